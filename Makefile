@@ -1,0 +1,28 @@
+# The two commands: `make up` (the whole system on this machine) and `make test`.
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: up down status test unit lint venv
+
+venv:
+	@cluster/local/bootstrap.sh
+
+up: venv
+	@$(PY) -m cluster.local up
+
+down: venv
+	@$(PY) -m cluster.local down
+
+status: venv
+	@$(PY) -m cluster.local status
+
+# The same setup as `make up`, then every test layer against the real services.
+test: up
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Pure unit tests only: no services needed.
+unit: venv
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: venv
+	$(PY) -m ruff check .

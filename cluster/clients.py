@@ -1,0 +1,79 @@
+"""One factory per service, each with timeouts. Callers own what they get: close it.
+
+Nothing here retries or hides a failure; the adapters that use these clients decide
+what a fault means (see ../docs/design.md, "Failure behaviour").
+"""
+
+from __future__ import annotations
+
+import aiomysql
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from cluster.settings import Settings
+
+
+def redis_client(settings: Settings) -> aioredis.Redis:
+    timeout = settings.call_timeout_s
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=10,
+        decode_responses=False,
+    )
+
+
+async def mysql_pool(settings: Settings, *, maxsize: int = 4) -> aiomysql.Pool:
+    addr = settings.mysql()
+    return await aiomysql.create_pool(
+        host=addr.host,
+        port=addr.port,
+        user=addr.user,
+        password=addr.password,
+        db=addr.database,
+        minsize=0,
+        maxsize=maxsize,
+        connect_timeout=settings.call_timeout_s,
+        autocommit=False,
+        charset="utf8mb4",
+        # A connection idle this long is replaced rather than found dead mid-request.
+        pool_recycle=300,
+    )
+
+
+def kafka_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
+    # Idempotent with acks=all: a retried send never duplicates an event in the log.
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "enable_idempotence": True,
+        "acks": "all",
+        "request_timeout_ms": int(settings.call_timeout_s * 1000) * 5,
+        "linger_ms": 5,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+def kafka_consumer(
+    settings: Settings, *topics: str, group_id: str | None, **overrides: object
+) -> AIOKafkaConsumer:
+    # Offsets are committed by hand, after the batch is durable downstream.
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "request_timeout_ms": int(settings.call_timeout_s * 1000) * 20,
+        "isolation_level": "read_committed",
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(*topics, **options)
+
+
+def kafka_admin(settings: Settings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        request_timeout_ms=int(settings.call_timeout_s * 1000) * 5,
+    )

@@ -1,0 +1,1 @@
+"""Bring flashsale's real services up on one machine: Redis, MariaDB, Kafka, Ray + Serve."""

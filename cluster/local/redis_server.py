@@ -1,0 +1,45 @@
+"""Redis from Debian's redis-server, on loopback, with AOF on: it holds the checkpoints."""
+
+from __future__ import annotations
+
+from cluster.local.installs import which
+from cluster.local.procs import port_open, spawn
+from cluster.local.service import LocalService
+
+
+class RedisServer(LocalService):
+    name = "redis"
+
+    def healthy(self) -> bool:
+        import redis  # local: the bring-up CLI should not pay for it elsewhere
+
+        if not port_open("127.0.0.1", self.settings.redis_port):
+            return False
+        try:
+            return bool(redis.Redis(port=self.settings.redis_port, socket_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def _launch(self) -> None:
+        data = self.home / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        conf = self.home / "redis.conf"
+        # appendfsync everysec: a killed redis-server loses nothing (the write is in the
+        # kernel before the reply); only a whole-machine crash can lose up to a second.
+        conf.write_text(
+            "\n".join(
+                [
+                    "bind 127.0.0.1",
+                    f"port {self.settings.redis_port}",
+                    "protected-mode yes",
+                    "daemonize no",
+                    f"dir {data}",
+                    "appendonly yes",
+                    "appendfsync everysec",
+                    'save ""',
+                    "maxclients 10000",
+                    "",
+                ]
+            )
+        )
+        spawn([which("redis-server") or "redis-server", str(conf)], pid_file=self.pid_file, log_file=self.log_file)

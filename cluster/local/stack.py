@@ -1,0 +1,98 @@
+"""The whole local stack: which services to run here, in what order, and their state.
+
+A service whose address is given in the environment (``REDIS_URL``, ``MYSQL_DSN``,
+``KAFKA_BOOTSTRAP``, ``RAY_ADDRESS``) is used as it is and never started or stopped here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from pathlib import Path
+
+from cluster.local.installs import ensure_apt_packages
+from cluster.local.kafka import KafkaBroker, ensure_topics
+from cluster.local.mariadb import MariaDB
+from cluster.local.procs import log
+from cluster.local.ray_head import RayHead, deploy_serve, wait_healthy
+from cluster.local.redis_server import RedisServer
+from cluster.local.service import LocalService
+from cluster.migrate import apply_migrations
+from cluster.settings import Settings
+
+SERVICES: dict[str, tuple[str, type[LocalService]]] = {
+    "redis": ("REDIS_URL", RedisServer),
+    "mysql": ("MYSQL_DSN", MariaDB),
+    "kafka": ("KAFKA_BOOTSTRAP", KafkaBroker),
+    "ray": ("RAY_ADDRESS", RayHead),
+}
+
+
+def local_service(settings: Settings, name: str) -> LocalService:
+    address_name, cls = SERVICES[name]
+    if address_name in settings.given:
+        raise ValueError(f"{name} is external ({address_name} is set); it is not ours to start or stop")
+    return cls(settings)
+
+
+def local_services(settings: Settings) -> list[LocalService]:
+    return [cls(settings) for addr, cls in SERVICES.values() if addr not in settings.given]
+
+
+def up(settings: Settings) -> dict[str, object]:
+    started = time.monotonic()
+    state = Path(settings.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    services = local_services(settings)
+    if any(isinstance(s, (RedisServer, MariaDB)) for s in services):
+        ensure_apt_packages()
+    for service in services:
+        service.start()
+    apply_migrations(settings)
+    asyncio.run(ensure_topics(settings))
+    head = RayHead(settings)
+    deploy_serve(settings, head)
+    health = wait_healthy(settings)
+    write_env_file(settings)
+    log(f"up in {time.monotonic() - started:.1f}s")
+    return health
+
+
+def down(settings: Settings) -> None:
+    # Ray first: its actors hold connections to the others.
+    for service in reversed(local_services(settings)):
+        service.stop()
+
+
+def status(settings: Settings) -> dict[str, str]:
+    report = {}
+    for name, (address_name, cls) in SERVICES.items():
+        if address_name in settings.given:
+            report[name] = "external"
+            continue
+        service = cls(settings)
+        if service.pid() is None:
+            report[name] = "stopped"
+        else:
+            report[name] = "up" if service.healthy() else "starting or unhealthy"
+    return report
+
+
+def env_file(settings: Settings) -> Path:
+    return Path(settings.state_dir) / "env"
+
+
+def write_env_file(settings: Settings) -> None:
+    """The running stack's settings, for tests and tools: ``source .flashsale/env``."""
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(settings.to_env().items())]
+    env_file(settings).write_text("\n".join(lines) + "\n")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = shlex.split(value)[0] if value else ""
+    return env

@@ -1,0 +1,9 @@
+"""Names of Ray objects, in one place so actors, routes, tools and tests agree."""
+
+NAMESPACE = "flashsale"
+SERVE_APP = "flashsale"
+INGRESS_DEPLOYMENT = "Storefront"
+
+
+def stock_shard(deal_id: str, shard: int) -> str:
+    return f"stock:{deal_id}:{shard}"

@@ -1,0 +1,176 @@
+"""The one Settings object: read from the environment once, validated, frozen.
+
+A leaf module: it imports nothing from the project, so actors, routes, the local
+bring-up and the tests can all depend on it. Nothing else reads ``os.environ``;
+callers pass the mapping in (``Settings.from_env(os.environ)``), which keeps tests free
+of global state.
+
+Every service address is optional: when it is not given, the local bring-up starts that
+service on loopback at the matching ``FLASHSALE_*_PORT`` and the address is derived
+from the port. ``Settings.given`` says which addresses came from the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+# Environment name -> field name. The names are part of the contract (API.md).
+ENV_NAMES: dict[str, str] = {
+    "FLASHSALE_PAYMENT_TIMEOUT_S": "payment_timeout_s",
+    "FLASHSALE_PREHEAT_LEAD_S": "preheat_lead_s",
+    "FLASHSALE_SHARDS_PER_DEAL": "shards_per_deal",
+    "FLASHSALE_RATE_LIMIT_PER_USER": "rate_limit_per_user",
+    "FLASHSALE_RATE_LIMIT_GLOBAL": "rate_limit_global",
+    "FLASHSALE_JWT_SECRET": "jwt_secret",
+    "FLASHSALE_JWT_TTL_S": "jwt_ttl_s",
+    "FLASHSALE_HTTP_PORT": "http_port",
+    "FLASHSALE_MAX_BODY_BYTES": "max_body_bytes",
+    "FLASHSALE_CALL_TIMEOUT_S": "call_timeout_s",
+    "FLASHSALE_KAFKA_ORDERS_TOPIC": "kafka_orders_topic",
+    "FLASHSALE_KAFKA_PARTITIONS": "kafka_partitions",
+    "FLASHSALE_REDIS_PORT": "redis_port",
+    "FLASHSALE_MYSQL_PORT": "mysql_port",
+    "FLASHSALE_KAFKA_PORT": "kafka_port",
+    "FLASHSALE_KAFKA_CONTROLLER_PORT": "kafka_controller_port",
+    "FLASHSALE_RAY_PORT": "ray_port",
+    "FLASHSALE_DASHBOARD_PORT": "dashboard_port",
+    "FLASHSALE_HAPROXY_STATS_PORT": "haproxy_stats_port",
+    "FLASHSALE_HAPROXY_METRICS_PORT": "haproxy_metrics_port",
+    "FLASHSALE_STATE_DIR": "state_dir",
+    "REDIS_URL": "redis_url",
+    "MYSQL_DSN": "mysql_dsn",
+    "KAFKA_BOOTSTRAP": "kafka_bootstrap",
+    "RAY_ADDRESS": "ray_address",
+}
+FIELD_ENV = {field: env for env, field in ENV_NAMES.items()}
+ADDRESS_NAMES = ("REDIS_URL", "MYSQL_DSN", "KAFKA_BOOTSTRAP", "RAY_ADDRESS")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+class MysqlAddress(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    payment_timeout_s: float = Field(900.0, gt=0, le=7 * 24 * 3600)
+    preheat_lead_s: float = Field(300.0, ge=0, le=7 * 24 * 3600)
+    shards_per_deal: int = Field(2, ge=1, le=64)
+    rate_limit_per_user: float = Field(10.0, gt=0)
+    rate_limit_global: float = Field(20_000.0, gt=0)
+    jwt_secret: str = Field(min_length=16)
+    jwt_ttl_s: int = Field(3600, ge=60, le=30 * 24 * 3600)
+    http_port: Port = 8000
+    max_body_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)
+    # Upper bound on any single call to Redis, MySQL, Kafka or an actor.
+    call_timeout_s: float = Field(2.0, gt=0, le=60)
+    kafka_orders_topic: str = Field("orders", pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    kafka_partitions: int = Field(4, ge=1, le=256)
+
+    # Ports of the services the local bring-up starts. Redis stays off 6379: Ray's GCS.
+    redis_port: Port = 6390
+    mysql_port: Port = 3307
+    kafka_port: Port = 9092
+    kafka_controller_port: Port = 9093
+    ray_port: Port = 6379
+    dashboard_port: Port = 8265
+    haproxy_stats_port: Port = 8404
+    haproxy_metrics_port: Port = 9101
+
+    # Where the local bring-up keeps its services' data and logs.
+    state_dir: str = ".flashsale"
+
+    redis_url: str = ""
+    mysql_dsn: str = ""
+    kafka_bootstrap: str = ""
+    ray_address: str = ""
+    # Environment names of the addresses that were given rather than derived.
+    given: frozenset[str] = frozenset()
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> Settings:
+        derived = {
+            "redis_url": f"redis://127.0.0.1:{self.redis_port}/0",
+            "mysql_dsn": f"mysql://flashsale:flashsale@127.0.0.1:{self.mysql_port}/flashsale",
+            "kafka_bootstrap": f"127.0.0.1:{self.kafka_port}",
+            "ray_address": f"127.0.0.1:{self.ray_port}",
+        }
+        for field, value in derived.items():
+            if not getattr(self, field):
+                object.__setattr__(self, field, value)
+        if urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+        self.mysql()  # raises on a malformed DSN
+        ports = [getattr(self, f) for f in _LOCAL_PORTS]
+        if len(set(ports)) != len(ports):
+            raise ValueError("the FLASHSALE_*_PORT settings must all differ")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        values: dict[str, Any] = {
+            field: environ[env] for env, field in ENV_NAMES.items() if environ.get(env)
+        }
+        values["given"] = frozenset(n for n in ADDRESS_NAMES if environ.get(n))
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+
+    def mysql(self) -> MysqlAddress:
+        parts = urlsplit(self.mysql_dsn)
+        database = parts.path.lstrip("/")
+        if parts.scheme not in ("mysql", "mariadb") or not parts.hostname or not database:
+            raise ValueError("MYSQL_DSN must look like mysql://user:password@host:port/database")
+        return MysqlAddress(
+            host=parts.hostname,
+            port=parts.port or 3306,
+            user=parts.username or "root",
+            password=parts.password or "",
+            database=database,
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in another process."""
+        env = {}
+        for field, name in FIELD_ENV.items():
+            value = getattr(self, field)
+            env[name] = str(int(value) if isinstance(value, float) and value.is_integer() else value)
+        return env
+
+
+_LOCAL_PORTS = (
+    "redis_port",
+    "mysql_port",
+    "kafka_port",
+    "kafka_controller_port",
+    "ray_port",
+    "dashboard_port",
+    "haproxy_stats_port",
+    "haproxy_metrics_port",
+    "http_port",
+)
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        name = FIELD_ENV.get(field, field or "settings")
+        lines.append(f"{name}: {err['msg']}")
+    return "invalid settings: " + "; ".join(lines)

@@ -1,0 +1,39 @@
+"""``build_app``: what the Serve config (and the RayService's serveConfigV2) names."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fastapi import FastAPI
+from ray import serve
+from ray.serve import Application
+
+from cluster.settings import Settings
+from serve_app.api import create_api
+from serve_app.backends import Backends
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000)
+@serve.ingress()
+class Storefront:
+    """One ingress replica: owns its backends, builds its FastAPI app at start."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._backends = Backends(settings)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_api(self._settings, self._backends)
+
+    async def __del__(self) -> None:
+        await self._backends.close()
+
+
+def build_app(args: dict[str, Any]) -> Application:
+    """``args`` may hold ``code_version`` (set by the local bring-up to force a redeploy
+    when the code changes); nothing else is read from it."""
+    # The one place the app reads the environment: the Serve config's runtime_env (or
+    # the KubeRay pod's env) carries the settings here, and they travel on as arguments.
+    settings = Settings.from_env(os.environ)
+    return Storefront.bind(settings)

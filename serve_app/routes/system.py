@@ -1,0 +1,40 @@
+"""Server time (for countdowns) and the health of every part."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from serve_app.errors import error_body
+from serve_app.health import check_all
+
+router = APIRouter()
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@router.get("/api/time", summary="Server time, for countdowns synced to the server")
+async def server_time() -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {"now": iso_utc(now), "epoch_ms": int(now.timestamp() * 1000)}
+
+
+@router.get(
+    "/healthz",
+    summary="200 when Redis, MySQL, Kafka and Ray all answer; else 503 naming what is down",
+)
+async def healthz(request: Request) -> JSONResponse:
+    parts = await check_all(request.app.state.backends)
+    down = sorted(name for name, part in parts.items() if part["state"] != "up")
+    if not down:
+        return JSONResponse({"status": "ok", "parts": parts})
+    body = {
+        "status": "down",
+        "parts": parts,
+        **error_body("unavailable", f"down: {', '.join(down)}"),
+    }
+    return JSONResponse(body, status_code=503)
