@@ -22,7 +22,7 @@ APT_PACKAGES = {
     "wrk": "wrk",
 }
 SBIN_DIRS = ("/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin")
-POM = Path(__file__).parent / "kafka" / "pom.xml"
+POM = Path(__file__).parent / "maven" / "pom.xml"
 
 
 def which(binary: str) -> str | None:

@@ -71,19 +71,25 @@ def wait_until(check: Callable[[], bool], what: str, timeout_s: float, log_file:
 def spawn(
     argv: Sequence[str], *, pid_file: Path, log_file: Path, env: dict[str, str] | None = None
 ) -> int:
-    """Start a long-running process in its own session, detached from ours."""
+    """Start a long-running server detached from us, in its own session.
+
+    A shell starts it in the background and exits, so the server is not our child:
+    it outlives this process and leaves no zombie or open handle behind.
+    """
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "ab") as out:
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-        )
-    pid_file.write_text(str(proc.pid))
-    return proc.pid
+    launcher = 'log=$1; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!'
+    result = subprocess.run(
+        ["sh", "-c", launcher, "sh", str(log_file), *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        start_new_session=True,
+        check=True,
+        timeout=30,
+    )
+    pid = int(result.stdout.strip())
+    pid_file.write_text(str(pid))
+    return pid
 
 
 def terminate(pid: int, *, timeout_s: float = 30.0, sig: int = signal.SIGTERM) -> None:

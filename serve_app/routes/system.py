@@ -23,6 +23,16 @@ async def server_time() -> dict[str, object]:
     return {"now": iso_utc(now), "epoch_ms": int(now.timestamp() * 1000)}
 
 
+@router.get("/api/config", summary="The settings a buyer's page needs (e.g. the payment window)")
+async def public_config(request: Request) -> dict[str, float]:
+    settings = request.app.state.settings
+    return {
+        "payment_timeout_s": settings.payment_timeout_s,
+        "preheat_lead_s": settings.preheat_lead_s,
+        "rate_limit_per_user": settings.rate_limit_per_user,
+    }
+
+
 @router.get(
     "/healthz",
     summary="200 when Redis, MySQL, Kafka and Ray all answer; else 503 naming what is down",

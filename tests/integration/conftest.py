@@ -1,0 +1,19 @@
+"""Integration tests talk to the real Redis, MariaDB, Kafka and Ray of cluster/local."""
+
+from __future__ import annotations
+
+import pytest
+
+from cluster.local.service import LocalService
+from cluster.local.stack import SERVICES, local_service
+from cluster.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def owned(settings: Settings, name: str) -> LocalService:
+    """The local service, for tests that stop and start it; skip if it is external."""
+    address_name, _ = SERVICES[name]
+    if address_name in settings.given:
+        pytest.skip(f"{name} is external ({address_name}); this test stops and starts it")
+    return local_service(settings, name)
