@@ -24,8 +24,10 @@ from cluster.local.service import LocalService
 from cluster.settings import Settings
 
 SERVE_CONFIG = Path(__file__).resolve().parent.parent / "serve_config.yaml"
-# Ray puts unix sockets under its temp dir; their paths must stay under 107 bytes.
+# Ray puts unix sockets under its temp dir (paths must stay under 107 bytes), and Ray's
+# HAProxy puts its admin socket two levels under its own dir (HAProxy: 97 bytes at most).
 _MAX_TEMP_DIR_LEN = 40
+_MAX_HAPROXY_DIR_LEN = 26
 
 
 def ray_bin(name: str) -> str:
@@ -39,15 +41,11 @@ class RayHead(LocalService):
 
     @property
     def temp_dir(self) -> Path:
-        own = (Path(self.settings.state_dir) / "ray").resolve()
-        if len(str(own)) <= _MAX_TEMP_DIR_LEN:
-            return own
-        digest = hashlib.sha256(str(own).encode()).hexdigest()[:10]
-        return Path(f"/tmp/flashsale-ray-{digest}")
+        return socket_safe_dir(self.settings, "ray", _MAX_TEMP_DIR_LEN)
 
     @property
     def haproxy_dir(self) -> Path:
-        return (Path(self.settings.state_dir) / "haproxy").resolve()
+        return socket_safe_dir(self.settings, "haproxy", _MAX_HAPROXY_DIR_LEN)
 
     def pid(self) -> int | None:
         pids = pids_matching(f"--gcs_server_port={self.settings.ray_port}")
@@ -69,7 +67,6 @@ class RayHead(LocalService):
     def ray_env(self) -> dict[str, str]:
         import os
 
-        self.haproxy_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         env.update(worker_env(self.settings))
         env.update(
@@ -97,10 +94,6 @@ class RayHead(LocalService):
         if busy:
             raise BringUpError(f"ports {busy} are taken; Serve could not listen on them")
         temp = self.temp_dir
-        temp.mkdir(parents=True, exist_ok=True)
-        link = Path(self.settings.state_dir).resolve() / "ray"
-        if temp != link and not link.exists():
-            link.symlink_to(temp)  # logs are still found under the state directory
         with open(self.log_file, "ab") as out:
             out.write(
                 run(
@@ -135,6 +128,22 @@ class RayHead(LocalService):
     def stop_stale_haproxy(self) -> None:
         for pid in pids_matching(str(self.haproxy_dir)):
             terminate(pid, timeout_s=10)
+
+
+def socket_safe_dir(settings: Settings, name: str, max_len: int) -> Path:
+    """``<state>/<name>``, or a short directory under /tmp linked from there when the
+    state path is too long for the unix sockets that will live below it."""
+    own = (Path(settings.state_dir) / name).resolve()
+    if len(str(own)) <= max_len:
+        own.mkdir(parents=True, exist_ok=True)
+        return own
+    digest = hashlib.sha256(str(own).encode()).hexdigest()[:8]
+    short = Path(f"/tmp/fs-{name}-{digest}")
+    short.mkdir(parents=True, exist_ok=True)
+    if not own.exists() and not own.is_symlink():
+        own.parent.mkdir(parents=True, exist_ok=True)
+        own.symlink_to(short)  # logs are still found under the state directory
+    return short
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
