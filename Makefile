@@ -18,6 +18,7 @@ status: venv
 
 # The same setup as `make up`, then every test layer against the real services.
 test: up
+	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Pure unit tests only: no services needed.

@@ -150,7 +150,9 @@ class Settings(BaseModel):
         env = {}
         for field, name in FIELD_ENV.items():
             value = getattr(self, field)
-            env[name] = str(int(value) if isinstance(value, float) and value.is_integer() else value)
+            env[name] = str(
+                int(value) if isinstance(value, float) and value.is_integer() else value
+            )
         return env
 
 

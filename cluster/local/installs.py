@@ -75,8 +75,13 @@ def kafka_libs() -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     run(
         [
-            "mvn", "-q", "-B", "-f", str(POM),
-            "dependency:copy-dependencies", f"-DoutputDirectory={tmp}",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
         ]
     )
     if not any(tmp.glob("kafka_2.13-*.jar")):

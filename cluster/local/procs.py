@@ -54,7 +54,9 @@ def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
         return False
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout_s: float, log_file: Path | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool], what: str, timeout_s: float, log_file: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
@@ -62,8 +64,11 @@ def wait_until(check: Callable[[], bool], what: str, timeout_s: float, log_file:
         time.sleep(0.2)
     tail = ""
     if log_file and log_file.exists():
-        tail = "\n--- last lines of " + str(log_file) + " ---\n" + "\n".join(
-            log_file.read_text(errors="replace").splitlines()[-30:]
+        tail = (
+            "\n--- last lines of "
+            + str(log_file)
+            + " ---\n"
+            + "\n".join(log_file.read_text(errors="replace").splitlines()[-30:])
         )
     raise BringUpError(f"{what} not ready after {timeout_s:.0f}s{tail}")
 

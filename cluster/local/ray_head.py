@@ -19,7 +19,15 @@ from typing import Any
 
 import yaml
 
-from cluster.local.procs import BringUpError, log, pids_matching, port_open, run, terminate, wait_until
+from cluster.local.procs import (
+    BringUpError,
+    log,
+    pids_matching,
+    port_open,
+    run,
+    terminate,
+    wait_until,
+)
 from cluster.local.service import LocalService
 from cluster.settings import Settings
 
@@ -88,7 +96,11 @@ class RayHead(LocalService):
         self.stop_stale_haproxy()
         busy = [
             p
-            for p in (self.settings.http_port, self.settings.haproxy_stats_port, self.settings.haproxy_metrics_port)
+            for p in (
+                self.settings.http_port,
+                self.settings.haproxy_stats_port,
+                self.settings.haproxy_metrics_port,
+            )
             if port_open("127.0.0.1", p)
         ]
         if busy:
@@ -98,7 +110,9 @@ class RayHead(LocalService):
             out.write(
                 run(
                     [
-                        ray_bin("ray"), "start", "--head",
+                        ray_bin("ray"),
+                        "start",
+                        "--head",
                         "--node-ip-address=127.0.0.1",
                         f"--port={self.settings.ray_port}",
                         "--include-dashboard=true",
@@ -191,7 +205,9 @@ def deploy_serve(settings: Settings, head: RayHead) -> None:
 
 def _app_running(head: RayHead) -> bool:
     try:
-        with urllib.request.urlopen(head.dashboard_url + "/api/serve/applications/", timeout=5) as r:
+        with urllib.request.urlopen(
+            head.dashboard_url + "/api/serve/applications/", timeout=5
+        ) as r:
             body = json.load(r)
     except (urllib.error.URLError, OSError, ValueError):
         return False

@@ -42,4 +42,8 @@ class RedisServer(LocalService):
                 ]
             )
         )
-        spawn([which("redis-server") or "redis-server", str(conf)], pid_file=self.pid_file, log_file=self.log_file)
+        spawn(
+            [which("redis-server") or "redis-server", str(conf)],
+            pid_file=self.pid_file,
+            log_file=self.log_file,
+        )

@@ -32,7 +32,9 @@ SERVICES: dict[str, tuple[str, type[LocalService]]] = {
 def local_service(settings: Settings, name: str) -> LocalService:
     address_name, cls = SERVICES[name]
     if address_name in settings.given:
-        raise ValueError(f"{name} is external ({address_name} is set); it is not ours to start or stop")
+        raise ValueError(
+            f"{name} is external ({address_name} is set); it is not ours to start or stop"
+        )
     return cls(settings)
 
 
@@ -93,6 +95,6 @@ def read_env_file(path: Path) -> dict[str, str]:
     env = {}
     for line in path.read_text().splitlines():
         if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
+            key, _, value = line[len("export ") :].partition("=")
             env[key] = shlex.split(value)[0] if value else ""
     return env

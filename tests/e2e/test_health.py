@@ -36,7 +36,7 @@ async def test_healthz_reports_a_stopped_part_and_recovers(
     await wait_for_health(api, all_up)
     try:
         await asyncio.to_thread(service.stop)
-        status, body = await wait_for_health(
+        _, body = await wait_for_health(
             api, lambda s, b: s == 503 and b["parts"][name]["state"] == "down"
         )
         assert body["error"]["code"] == "unavailable"

@@ -9,8 +9,28 @@ from tests.random_refs import suffix
 
 EXPECTED_COLUMNS = {
     "products": {"product_id", "name", "description", "image_url", "created_at"},
-    "deals": {"deal_id", "product_id", "price_cents", "stock", "per_user_limit", "starts_at", "ends_at", "created_at"},
-    "orders": {"order_id", "deal_id", "user_id", "quantity", "amount_cents", "status", "created_at", "pay_by", "paid_at", "cancelled_at"},
+    "deals": {
+        "deal_id",
+        "product_id",
+        "price_cents",
+        "stock",
+        "per_user_limit",
+        "starts_at",
+        "ends_at",
+        "created_at",
+    },
+    "orders": {
+        "order_id",
+        "deal_id",
+        "user_id",
+        "quantity",
+        "amount_cents",
+        "status",
+        "created_at",
+        "pay_by",
+        "paid_at",
+        "cancelled_at",
+    },
     "users": {"user_id", "username", "password_hash", "created_at"},
 }
 
@@ -18,8 +38,12 @@ EXPECTED_COLUMNS = {
 def connect(settings: Settings, database: str | None = None) -> pymysql.Connection:
     addr = settings.mysql()
     return pymysql.connect(
-        host=addr.host, port=addr.port, user=addr.user, password=addr.password,
-        database=database, autocommit=True,
+        host=addr.host,
+        port=addr.port,
+        user=addr.user,
+        password=addr.password,
+        database=database,
+        autocommit=True,
     )
 
 

@@ -12,7 +12,9 @@ from serve_app.backends import Backends
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings.from_env({"FLASHSALE_JWT_SECRET": "s" * 32, "FLASHSALE_MAX_BODY_BYTES": "1024"})
+    settings = Settings.from_env(
+        {"FLASHSALE_JWT_SECRET": "s" * 32, "FLASHSALE_MAX_BODY_BYTES": "1024"}
+    )
     api = create_api(settings, Backends(settings))  # backends connect lazily: no I/O here
 
     @api.post("/echo")
@@ -51,7 +53,9 @@ async def test_wrong_method_is_405_json(client: httpx.AsyncClient) -> None:
 
 
 async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
-    r = await client.post("/echo", content=b"{not json", headers={"content-type": "application/json"})
+    r = await client.post(
+        "/echo", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert_error(r, 422, "invalid_request")
 
 

@@ -66,7 +66,11 @@ def test_colliding_ports_are_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("MYSQL_DSN", "postgres://u@h/db"), ("MYSQL_DSN", "mysql://h:3306"), ("REDIS_URL", "http://x")],
+    [
+        ("MYSQL_DSN", "postgres://u@h/db"),
+        ("MYSQL_DSN", "mysql://h:3306"),
+        ("REDIS_URL", "http://x"),
+    ],
 )
 def test_malformed_addresses_are_rejected(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name.split("_")[0]):
