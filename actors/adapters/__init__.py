@@ -1,0 +1,1 @@
+"""Adapters: the ports of actors/ports.py over Redis, Kafka and MySQL."""

@@ -1,0 +1,115 @@
+"""StockShard checkpoints in Redis: one fenced script per group commit.
+
+A commit writes the shard's counts, the reservations the transaction touched, its order
+events (the outbox) and its pool move in one Lua script, so Redis holds either all of a
+transaction or none of it. The script first checks the shard's epoch: a copy of the
+shard that has been superseded (docs/design.md, "One writer per shard") is refused.
+"""
+
+from __future__ import annotations
+
+import json
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from actors.adapters import redis_keys as keys
+from actors.domain.ledger import Changes, Counts, Reservation
+from actors.ports import Fenced, PoolShort, ShardSnapshot, StoreError
+
+# KEYS: epoch, counts, reservations, pool, outbox, order index
+# ARGV: epoch, shard, stock, available, held, sold, pool_delta, n_reservations,
+#       n_reservations x (order_id, json), events...
+_COMMIT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED')
+end
+local pool_delta = tonumber(ARGV[7])
+if pool_delta < 0 and tonumber(redis.call('GET', KEYS[4]) or '0') + pool_delta < 0 then
+  return redis.error_reply('POOL_SHORT')
+end
+if pool_delta ~= 0 then
+  redis.call('INCRBY', KEYS[4], pool_delta)
+end
+redis.call('HSET', KEYS[2], 'stock', ARGV[3], 'available', ARGV[4], 'held', ARGV[5], 'sold', ARGV[6])
+local n = tonumber(ARGV[8])
+local i = 9
+for _ = 1, n do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[6], ARGV[i], ARGV[2])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('XADD', KEYS[5], '*', 'event', ARGV[i])
+  i = i + 1
+end
+return 'OK'
+"""
+
+
+class RedisCheckpointStore:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._redis = client
+        self._commit = client.register_script(_COMMIT)
+
+    async def take_epoch(self, deal_id: str, shard: int) -> int:
+        try:
+            return int(await self._redis.incr(keys.epoch(deal_id, shard)))
+        except RedisError as exc:
+            raise StoreError(f"taking the epoch failed: {exc}") from exc
+
+    async def pool(self, deal_id: str) -> int:
+        try:
+            return int(await self._redis.get(keys.pool(deal_id)) or 0)
+        except RedisError as exc:
+            raise StoreError(f"reading the pool failed: {exc}") from exc
+
+    async def load(self, deal_id: str, shard: int) -> ShardSnapshot:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hgetall(keys.counts(deal_id, shard))
+                pipe.hgetall(keys.reservations(deal_id, shard))
+                pipe.get(keys.pool(deal_id))
+                raw_counts, raw_res, raw_pool = await pipe.execute()
+        except RedisError as exc:
+            raise StoreError(f"loading the checkpoint failed: {exc}") from exc
+        counts = None
+        if raw_counts:
+            c = {k.decode(): int(v) for k, v in raw_counts.items()}
+            counts = Counts(c["stock"], c["available"], c["held"], c["sold"])
+        reservations = [Reservation.from_dict(json.loads(v)) for v in raw_res.values()]
+        return ShardSnapshot(counts=counts, reservations=reservations, pool=int(raw_pool or 0))
+
+    async def commit(self, deal_id: str, shard: int, epoch: int, changes: Changes) -> None:
+        c = changes.counts
+        args: list[str | int] = [
+            epoch,
+            shard,
+            c.stock,
+            c.available,
+            c.held,
+            c.sold,
+            changes.pool_delta,
+            len(changes.reservations),
+        ]
+        for r in changes.reservations:
+            args += [r.order_id, json.dumps(r.to_dict(), separators=(",", ":"))]
+        args += [json.dumps(e, separators=(",", ":")) for e in changes.events]
+        script_keys = [
+            keys.epoch(deal_id, shard),
+            keys.counts(deal_id, shard),
+            keys.reservations(deal_id, shard),
+            keys.pool(deal_id),
+            keys.outbox(deal_id),
+            keys.order_index(deal_id),
+        ]
+        try:
+            await self._commit(keys=script_keys, args=args)
+        except ResponseError as exc:
+            if "FENCED" in str(exc):
+                raise Fenced(f"shard {deal_id}/{shard} epoch {epoch} was superseded") from exc
+            if "POOL_SHORT" in str(exc):
+                raise PoolShort(f"the pool of {deal_id} is short") from exc
+            raise StoreError(f"checkpoint refused: {exc}") from exc
+        except RedisError as exc:
+            raise StoreError(f"checkpoint failed: {exc}") from exc

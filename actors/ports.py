@@ -1,0 +1,41 @@
+"""What the actors need from the outside world, as Protocols the adapters implement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from actors.domain.ledger import Changes, Counts, Reservation
+
+
+class StoreError(Exception):
+    """A checkpoint could not be read or written. ``retriable``: try again later."""
+
+    retriable = True
+
+
+class Fenced(StoreError):
+    """Another copy of this shard took over (a newer epoch): this copy must stop selling."""
+
+    retriable = False
+
+
+class PoolShort(StoreError):
+    """The deal's pool held fewer units than the write took; re-read and try again."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShardSnapshot:
+    counts: Counts | None  # None: the shard was never written
+    reservations: list[Reservation]
+    pool: int
+
+
+class CheckpointStore(Protocol):
+    async def take_epoch(self, deal_id: str, shard: int) -> int: ...
+
+    async def load(self, deal_id: str, shard: int) -> ShardSnapshot: ...
+
+    async def pool(self, deal_id: str) -> int: ...
+
+    async def commit(self, deal_id: str, shard: int, epoch: int, changes: Changes) -> None: ...

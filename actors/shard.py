@@ -1,0 +1,274 @@
+"""One shard of one deal: the ledger, persisted by group commit, refilled from siblings.
+
+No Ray here (actors/stock.py wraps it), so it is tested with a fake store and clock.
+
+Group commit: every command becomes a closure on the ledger queued for the committer.
+The committer runs all queued closures in one ledger transaction, writes the changes in
+one checkpoint call, and only then commits the transaction and answers each caller:
+persist, then apply, then answer. Commands that arrive while a write is in flight form
+the next group, so the number of Redis round trips follows the load, not the requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from actors.domain.deals import split_stock
+from actors.domain.ledger import Counts, Ledger, Outcome, Refusal, Refused, Reservation
+from actors.ports import CheckpointStore, Fenced, PoolShort, StoreError
+
+logger = logging.getLogger("flashsale.shard")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class DealInfo:
+    """What a shard must know of its deal."""
+
+    deal_id: str
+    stock: int
+    per_user_limit: int
+    price_cents: int
+    shards: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveRequest:
+    user_id: str
+    quantity: int
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveResult:
+    outcome: Outcome
+    # With a refusal of SOLD_OUT: True when the pool and every sibling were dry too.
+    deal_sold_out: bool = False
+
+
+class Siblings(Protocol):
+    async def donate(self, shard: int, at_least: int) -> int:
+        """Ask a sibling shard to move available units to the deal's pool."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+
+class ShardService:
+    def __init__(
+        self,
+        deal: DealInfo,
+        shard: int,
+        store: CheckpointStore,
+        siblings: Siblings,
+        clock: Clock,
+        new_order_id: Callable[[], str],
+        payment_timeout_s: float,
+    ) -> None:
+        self.deal = deal
+        self.shard = shard
+        self._store = store
+        self._siblings = siblings
+        self._clock = clock
+        self._new_order_id = new_order_id
+        self._payment_timeout_s = payment_timeout_s
+        self._ledger = Ledger(deal.deal_id, shard, deal.per_user_limit, deal.price_cents)
+        self._epoch = 0
+        self._fenced: Fenced | None = None
+        self._queue: list[tuple[Callable[[Ledger], Any], asyncio.Future[Any]]] = []
+        self._committer: asyncio.Task[None] | None = None
+        self._refill_lock = asyncio.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Take a new epoch (fencing off any older copy), then load or first allocate."""
+        self._epoch = await self._store.take_epoch(self.deal.deal_id, self.shard)
+        snapshot = await self._store.load(self.deal.deal_id, self.shard)
+        if snapshot.counts is not None:
+            self._ledger = Ledger.restore(
+                self.deal.deal_id,
+                self.shard,
+                self.deal.per_user_limit,
+                self.deal.price_cents,
+                snapshot.counts,
+                snapshot.reservations,
+            )
+            return
+        share = split_stock(self.deal.stock, self.deal.shards)[self.shard]
+        await self._take_from_pool(share)
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @property
+    def fenced(self) -> bool:
+        return self._fenced is not None
+
+    # -- commands ------------------------------------------------------------------
+
+    async def reserve_many(self, requests: list[ReserveRequest]) -> list[ReserveResult]:
+        now = self._clock.now()
+
+        def reserve(ledger: Ledger, r: ReserveRequest) -> Outcome:
+            return ledger.reserve(
+                user_id=r.user_id,
+                quantity=r.quantity,
+                key=r.key,
+                order_id=self._new_order_id(),
+                now=now,
+                pay_by=now + self._payment_timeout_s,
+            )
+
+        outcomes = await self._run(lambda ledger: [reserve(ledger, r) for r in requests])
+        short = [i for i, o in enumerate(outcomes) if o == Refused(Refusal.SOLD_OUT)]
+        deal_dry = False
+        if short:
+            need = sum(requests[i].quantity for i in short)
+            if await self._refill(need):
+                retried = await self._run(
+                    lambda ledger: [reserve(ledger, requests[i]) for i in short]
+                )
+                for i, outcome in zip(short, retried, strict=True):
+                    outcomes[i] = outcome
+            else:
+                deal_dry = True
+        return [
+            ReserveResult(o, deal_sold_out=deal_dry and o == Refused(Refusal.SOLD_OUT))
+            for o in outcomes
+        ]
+
+    async def pay(self, order_id: str, user_id: str) -> Outcome:
+        return await self._run(lambda ledger: self._owned(ledger, order_id, user_id, "pay"))
+
+    async def cancel(self, order_id: str, user_id: str) -> Outcome:
+        return await self._run(lambda ledger: self._owned(ledger, order_id, user_id, "cancel"))
+
+    async def expire(self, order_id: str) -> Outcome:
+        """The payment deadline passed: cancel unless it was paid (then refuse)."""
+        return await self._run(lambda ledger: ledger.release(order_id, now=self._clock.now()))
+
+    async def donate(self, at_least: int) -> int:
+        """Give half of what is available (at least ``at_least``) back to the pool."""
+
+        def give(ledger: Ledger) -> int:
+            return ledger.give_back(max(at_least, ledger.available // 2))
+
+        return await self._run(give)
+
+    # -- reads (from memory: no I/O) -----------------------------------------------
+
+    def counts(self) -> Counts:
+        return self._ledger.counts()
+
+    def order(self, order_id: str) -> Reservation | None:
+        return self._ledger.order(order_id)
+
+    def violations(self) -> list[str]:
+        return self._ledger.violations()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _owned(self, ledger: Ledger, order_id: str, user_id: str, what: str) -> Outcome:
+        found = ledger.order(order_id)
+        if found is None or found.user_id != user_id:
+            return Refused(Refusal.UNKNOWN_ORDER)  # someone else's order does not exist for you
+        now = self._clock.now()
+        return (
+            ledger.confirm(order_id, now=now)
+            if what == "pay"
+            else ledger.release(order_id, now=now)
+        )
+
+    async def _run(self, command: Callable[[Ledger], T]) -> T:
+        if self._fenced is not None:
+            raise self._fenced
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((command, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_loop())
+        return await future
+
+    async def _commit_loop(self) -> None:
+        while self._queue:
+            group, self._queue = self._queue, []
+            await self._commit_group(group)
+
+    async def _commit_group(
+        self, group: list[tuple[Callable[[Ledger], Any], asyncio.Future[Any]]]
+    ) -> None:
+        ledger = self._ledger
+        ledger.begin()
+        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        for command, future in group:
+            try:
+                results.append((future, command(ledger), None))
+            except Exception as exc:  # noqa: BLE001 -- a caller's bad command fails that caller only
+                results.append((future, None, exc))
+        changes = ledger.changes()
+        try:
+            if changes.reservations or changes.pool_delta or changes.events:
+                await self._store.commit(self.deal.deal_id, self.shard, self._epoch, changes)
+        except BaseException as exc:
+            ledger.rollback()
+            if isinstance(exc, Fenced):
+                logger.error("shard %s/%s fenced: stops selling", self.deal.deal_id, self.shard)
+                self._fenced = exc
+            failure = (
+                exc if isinstance(exc, StoreError) else StoreError(f"checkpoint failed: {exc!r}")
+            )
+            for future, _, _ in results:
+                if not future.done():
+                    future.set_exception(failure)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        ledger.commit()
+        for future, value, error in results:
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+
+    async def _take_from_pool(self, want: int) -> int:
+        for _ in range(5):
+            available = await self._store.pool(self.deal.deal_id)
+            take = min(available, want)
+            if take <= 0:
+                return 0
+            try:
+                await self._run(lambda ledger, units=take: ledger.add_stock(units))
+            except PoolShort:
+                continue  # a sibling took from the pool meanwhile: read it again
+            return take
+        return 0
+
+    async def _refill(self, need: int) -> bool:
+        """Find ``need`` more units: the pool first, then the siblings' spare stock."""
+        async with self._refill_lock:
+            if self._ledger.available >= need:
+                return True  # a refill that ran while we waited brought enough
+            if await self._take_from_pool(need):
+                return True
+            donated = 0
+            for sibling in range(self.deal.shards):
+                if sibling == self.shard:
+                    continue
+                try:
+                    donated += await self._siblings.donate(sibling, need)
+                except Exception:  # a sibling that cannot answer has nothing to give now
+                    logger.warning(
+                        "sibling %s of %s did not donate", sibling, self.deal.deal_id, exc_info=True
+                    )
+                if donated >= need:
+                    break
+            return donated > 0 and await self._take_from_pool(need) > 0

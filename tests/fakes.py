@@ -1,0 +1,82 @@
+"""Fakes of the ports, for unit tests only (integration tests use the real services)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+
+from actors.domain.ledger import Changes, Counts, Reservation
+from actors.ports import Fenced, PoolShort, ShardSnapshot, StoreError
+
+
+@dataclass
+class _Shard:
+    counts: Counts | None = None
+    reservations: dict[str, Reservation] = field(default_factory=dict)
+    epoch: int = 0
+
+
+class FakeStore:
+    """The checkpoint store's contract in memory: fenced, atomic, pool-checked."""
+
+    def __init__(self) -> None:
+        self.shards: dict[tuple[str, int], _Shard] = {}
+        self.pools: dict[str, int] = {}
+        self.events: list[dict] = []
+        self.commits = 0
+        self.fail_next = 0  # make the next N commits fail like a dead Redis
+        self.delay_s = 0.0
+
+    def _shard(self, deal_id: str, shard: int) -> _Shard:
+        return self.shards.setdefault((deal_id, shard), _Shard())
+
+    async def take_epoch(self, deal_id: str, shard: int) -> int:
+        s = self._shard(deal_id, shard)
+        s.epoch += 1
+        return s.epoch
+
+    async def load(self, deal_id: str, shard: int) -> ShardSnapshot:
+        s = self._shard(deal_id, shard)
+        return ShardSnapshot(s.counts, list(s.reservations.values()), self.pools.get(deal_id, 0))
+
+    async def pool(self, deal_id: str) -> int:
+        return self.pools.get(deal_id, 0)
+
+    async def commit(self, deal_id: str, shard: int, epoch: int, changes: Changes) -> None:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.fail_next:
+            self.fail_next -= 1
+            raise StoreError("redis is down (fake)")
+        s = self._shard(deal_id, shard)
+        if s.epoch != epoch:
+            raise Fenced("superseded")
+        if self.pools.get(deal_id, 0) + changes.pool_delta < 0:
+            raise PoolShort("short")
+        self.pools[deal_id] = self.pools.get(deal_id, 0) + changes.pool_delta
+        s.counts = changes.counts
+        for r in changes.reservations:
+            s.reservations[r.order_id] = r
+        self.events += changes.events
+        self.commits += 1
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.t = start
+
+    def now(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class CountingIds:
+    def __init__(self, prefix: str = "o") -> None:
+        self._n = itertools.count()
+        self.prefix = prefix
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self._n)}"

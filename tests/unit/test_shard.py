@@ -1,0 +1,149 @@
+"""ShardService over fakes: group commit, write-ahead, refill, fencing."""
+
+import asyncio
+
+import pytest
+
+from actors.domain.deals import shard_for_user
+from actors.domain.ledger import Accepted, Refusal, Refused
+from actors.ports import Fenced, StoreError
+from actors.shard import DealInfo, ReserveRequest, ShardService
+from tests.fakes import CountingIds, FakeClock, FakeStore
+
+
+class Family:
+    """All shards of one deal, wired to each other as siblings."""
+
+    def __init__(self, store: FakeStore, deal: DealInfo) -> None:
+        self.shards: dict[int, ShardService] = {}
+        self.store = store
+        self.deal = deal
+        self.clock = FakeClock()
+        store.pools[deal.deal_id] = deal.stock  # preheat puts the stock in the pool
+
+    async def donate(self, shard: int, at_least: int) -> int:
+        return await self.shards[shard].donate(at_least)
+
+    async def start(self) -> "Family":
+        for n in range(self.deal.shards):
+            await self.restart(n)
+        return self
+
+    async def restart(self, n: int) -> ShardService:
+        svc = ShardService(self.deal, n, self.store, self, self.clock, CountingIds(f"s{n}-"), 900)
+        await svc.start()
+        self.shards[n] = svc
+        return svc
+
+    def totals(self) -> tuple[int, int, int, int]:
+        cs = [s.counts() for s in self.shards.values()]
+        return (
+            sum(c.stock for c in cs) + self.store.pools[self.deal.deal_id],
+            sum(c.available for c in cs),
+            sum(c.held for c in cs),
+            sum(c.sold for c in cs),
+        )
+
+
+def deal(stock: int = 10, shards: int = 2, limit: int = 2) -> DealInfo:
+    return DealInfo("d1", stock=stock, per_user_limit=limit, price_cents=100, shards=shards)
+
+
+async def test_first_start_takes_its_share_from_the_pool() -> None:
+    fam = await Family(FakeStore(), deal(stock=11, shards=2)).start()
+    assert [fam.shards[n].counts().stock for n in (0, 1)] == [6, 5]
+    assert fam.store.pools["d1"] == 0
+
+
+async def test_concurrent_commands_share_one_checkpoint_write() -> None:
+    store = FakeStore()
+    store.delay_s = 0.01
+    fam = await Family(store, deal(stock=100, shards=1, limit=5)).start()
+    before = store.commits
+    shard = fam.shards[0]
+    calls = [shard.reserve_many([ReserveRequest(f"u{i}", 1, "k")]) for i in range(50)]
+    results = await asyncio.gather(*calls)
+    assert all(isinstance(r[0].outcome, Accepted) for r in results)
+    # Commands queued while the committer waits share its write: one or two, not 50.
+    assert 1 <= store.commits - before <= 2
+    assert shard.counts().held == 50
+
+
+async def test_failed_write_changes_nothing_and_says_so() -> None:
+    store = FakeStore()
+    fam = await Family(store, deal(stock=5, shards=1)).start()
+    shard = fam.shards[0]
+    store.fail_next = 1
+    with pytest.raises(StoreError):
+        await shard.reserve_many([ReserveRequest("u1", 1, "k")])
+    assert shard.counts().held == 0 and shard.order("s0-0") is None
+    ok = await shard.reserve_many([ReserveRequest("u1", 1, "k")])
+    assert isinstance(ok[0].outcome, Accepted)
+
+
+async def test_restart_reloads_and_keys_still_map_to_their_order() -> None:
+    fam = await Family(FakeStore(), deal(stock=5, shards=1)).start()
+    first = (await fam.shards[0].reserve_many([ReserveRequest("u1", 2, "key-a")]))[0].outcome
+    again_shard = await fam.restart(0)
+    again = (await again_shard.reserve_many([ReserveRequest("u1", 2, "key-a")]))[0].outcome
+    assert isinstance(again, Accepted) and again.replayed
+    assert again.reservation == first.reservation
+    assert again_shard.counts() == fam.store.shards[("d1", 0)].counts
+
+
+async def test_an_older_copy_is_fenced_off_and_stops_selling() -> None:
+    fam = await Family(FakeStore(), deal(stock=5, shards=1)).start()
+    old = fam.shards[0]
+    new = await fam.restart(0)  # a second copy: takes a newer epoch
+    with pytest.raises(Fenced):
+        await old.reserve_many([ReserveRequest("u1", 1, "k")])
+    assert old.fenced
+    with pytest.raises(Fenced):
+        await old.reserve_many([ReserveRequest("u2", 1, "k")])
+    assert isinstance((await new.reserve_many([ReserveRequest("u1", 1, "k")]))[0].outcome, Accepted)
+
+
+async def test_a_dry_shard_takes_stock_from_its_siblings() -> None:
+    fam = await Family(FakeStore(), deal(stock=10, shards=2, limit=1)).start()
+    users = [f"user-{i}" for i in range(200)]
+    mine = [u for u in users if shard_for_user(u, 2) == 0][:10]
+    shard0 = fam.shards[0]
+    results = [(await shard0.reserve_many([ReserveRequest(u, 1, "k")]))[0] for u in mine]
+    assert all(isinstance(r.outcome, Accepted) for r in results), results
+    assert fam.totals() == (10, 0, 10, 0)
+    one_more = [u for u in users if shard_for_user(u, 2) == 0][10]
+    last = (await shard0.reserve_many([ReserveRequest(one_more, 1, "k")]))[0]
+    assert last.outcome == Refused(Refusal.SOLD_OUT) and last.deal_sold_out
+
+
+async def test_pay_and_cancel_belong_to_the_buyer() -> None:
+    fam = await Family(FakeStore(), deal(stock=5, shards=1)).start()
+    shard = fam.shards[0]
+    order = (await shard.reserve_many([ReserveRequest("u1", 1, "k")]))[0].outcome.reservation
+    assert await shard.pay(order.order_id, "intruder") == Refused(Refusal.UNKNOWN_ORDER)
+    assert await shard.cancel(order.order_id, "intruder") == Refused(Refusal.UNKNOWN_ORDER)
+    paid = await shard.pay(order.order_id, "u1")
+    assert isinstance(paid, Accepted)
+    assert await shard.cancel(order.order_id, "u1") == Refused(Refusal.ORDER_PAID)
+    assert await shard.expire(order.order_id) == Refused(Refusal.ORDER_PAID)
+    assert [e["type"] for e in fam.store.events] == ["created", "paid"]
+
+
+async def test_many_buyers_never_oversell() -> None:
+    fam = await Family(FakeStore(), deal(stock=30, shards=3, limit=2)).start()
+    requests = [(f"user-{i}", 1 + i % 2, f"k{i % 3}") for i in range(300)]
+
+    async def buy(user: str, qty: int, key: str):
+        shard = fam.shards[shard_for_user(user, 3)]
+        return (await shard.reserve_many([ReserveRequest(user, qty, key)]))[0]
+
+    results = await asyncio.gather(*(buy(*r) for r in requests))
+    accepted = {
+        r.outcome.reservation.order_id: r.outcome.reservation
+        for r in results
+        if isinstance(r.outcome, Accepted)
+    }
+    assert sum(r.quantity for r in accepted.values()) == 30
+    assert fam.totals() == (30, 0, 30, 0)
+    for shard in fam.shards.values():
+        assert shard.violations() == []
