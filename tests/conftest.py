@@ -23,3 +23,20 @@ def stack() -> Iterator[Settings]:
     settings = load_settings(dict(os.environ))
     local_stack.up(settings)
     yield settings
+
+
+@pytest.fixture(scope="session")
+def ray_driver(stack: Settings) -> Iterator[None]:
+    """This test process as a driver of the stack's Ray cluster (one per session)."""
+    import ray
+
+    from cluster import names
+
+    if not ray.is_initialized():
+        ray.init(
+            address=stack.ray_address,
+            namespace=names.NAMESPACE,
+            log_to_driver=False,
+            logging_level="warning",
+        )
+    yield
