@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up down status test unit lint venv
+.PHONY: up down status test unit lint venv admin
 
 venv:
 	@cluster/local/bootstrap.sh
@@ -27,3 +27,7 @@ unit: venv
 
 lint: venv
 	$(PY) -m ruff check .
+
+# Create (or promote) an admin: make admin USERNAME=alice (asks for the password)
+admin: venv
+	@$(PY) -m serve_app.cli create-admin --username "$(USERNAME)"

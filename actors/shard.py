@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from actors.domain.deals import split_stock
-from actors.domain.ledger import Counts, Ledger, Outcome, Refusal, Refused, Reservation
+from actors.domain.ledger import Counts, Ledger, OrderStatus, Outcome, Refusal, Refused, Reservation
 from actors.ports import CheckpointStore, Fenced, PoolShort, StoreError
 
 logger = logging.getLogger("flashsale.shard")
@@ -173,6 +173,9 @@ class ShardService:
 
     def violations(self) -> list[str]:
         return self._ledger.violations()
+
+    def cancelled_orders(self) -> int:
+        return sum(1 for r in self._ledger.reservations() if r.status is OrderStatus.CANCELLED)
 
     # -- internals -----------------------------------------------------------------
 

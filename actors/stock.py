@@ -91,6 +91,10 @@ class StockShard:
     async def counts(self) -> Counts:
         return (await self._ready()).counts()
 
+    async def stats(self) -> tuple[Counts, int]:
+        service = await self._ready()
+        return service.counts(), service.cancelled_orders()
+
     async def info(self) -> dict[str, Any]:
         service = await self._ready()
         return {

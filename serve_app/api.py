@@ -5,10 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from cluster.settings import Settings
+from serve_app.auth import TokenVerifier
 from serve_app.backends import Backends
+from serve_app.catalog import Catalog
 from serve_app.errors import install_error_handlers
 from serve_app.limits import BodySizeLimit
-from serve_app.routes import system
+from serve_app.protection import Protection
+from serve_app.routes import admin, auth, deals, orders, system
+from serve_app.stock_client import Purchaser, StockRouter
 
 
 def create_api(settings: Settings, backends: Backends) -> FastAPI:
@@ -18,9 +22,17 @@ def create_api(settings: Settings, backends: Backends) -> FastAPI:
         description="A high-availability flash-sale shop on Ray. Errors are "
         '`{"error": {"code", "message"}}`.',
     )
+    stock = StockRouter(settings, backends)
     api.state.settings = settings
     api.state.backends = backends
+    api.state.tokens = TokenVerifier(settings.jwt_secret)
+    api.state.catalog = Catalog(backends)
+    api.state.stock = stock
+    api.state.purchaser = Purchaser(stock)
+    api.state.protection = Protection(settings)
+    api.state.sold_out = {}  # deal id -> monotonic time until which it counts as sold out
     install_error_handlers(api)
-    api.include_router(system.router)
+    for module in (system, auth, deals, orders, admin):
+        api.include_router(module.router)
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return api

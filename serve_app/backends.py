@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import aiomysql
+import pymysql
 import redis.asyncio as aioredis
 from aiokafka.client import AIOKafkaClient
 
@@ -39,6 +41,27 @@ class Backends:
             pool.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(pool.wait_closed(), 1)
+
+    async def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return await asyncio.wait_for(
+            self._sql(sql, args, fetch=True), self.settings.call_timeout_s
+        )
+
+    async def execute(self, sql: str, args: tuple[Any, ...] = ()) -> None:
+        await asyncio.wait_for(self._sql(sql, args, fetch=False), self.settings.call_timeout_s)
+
+    async def _sql(self, sql: str, args: tuple[Any, ...], *, fetch: bool) -> list[tuple[Any, ...]]:
+        pool = await self.mysql()
+        try:
+            async with pool.acquire() as conn, conn.cursor() as cur:
+                await cur.execute(sql, args)
+                rows = list(await cur.fetchall()) if fetch else []
+                await conn.commit()
+                return rows
+        except pymysql.err.OperationalError:
+            # The server went away: the pool's other connections are dead too.
+            await self.reset_mysql()
+            raise
 
     async def kafka_metadata(self) -> set[str]:
         """Topics the cluster reports; raises if no broker answers."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import pymysql
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,6 +26,15 @@ _CODES = {
     429: "rate_limited",
     503: "unavailable",
 }
+
+
+# A dependency that does not answer: the request may succeed if retried later.
+UNAVAILABLE = (
+    TimeoutError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    pymysql.err.OperationalError,
+)
 
 
 class ApiError(Exception):
@@ -69,6 +80,17 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _CODES.get(exc.status_code, f"http_{exc.status_code}")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+
+    for kind in UNAVAILABLE:
+
+        @app.exception_handler(kind)
+        async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+            logger.warning(
+                "%s %s: a backend is unavailable: %r", request.method, request.url.path, exc
+            )
+            return error_response(
+                503, "unavailable", "a part of the shop is unavailable; retry shortly"
+            )
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

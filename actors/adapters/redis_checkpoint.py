@@ -18,7 +18,7 @@ from actors.domain.ledger import Changes, Counts, Reservation
 from actors.ports import Fenced, PoolShort, ShardSnapshot, StoreError
 
 # KEYS: epoch, counts, reservations, pool, outbox, order index
-# ARGV: epoch, shard, stock, available, held, sold, pool_delta, n_reservations,
+# ARGV: epoch, "deal_id:shard", stock, available, held, sold, pool_delta, n_reservations,
 #       n_reservations x (order_id, json), events...
 _COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -84,7 +84,7 @@ class RedisCheckpointStore:
         c = changes.counts
         args: list[str | int] = [
             epoch,
-            shard,
+            f"{deal_id}:{shard}",
             c.stock,
             c.available,
             c.held,
@@ -101,7 +101,7 @@ class RedisCheckpointStore:
             keys.reservations(deal_id, shard),
             keys.pool(deal_id),
             keys.outbox(deal_id),
-            keys.order_index(deal_id),
+            keys.ORDER_INDEX,
         ]
         try:
             await self._commit(keys=script_keys, args=args)

@@ -28,6 +28,15 @@ def outbox(deal_id: str) -> str:
     return f"fs:{{{deal_id}}}:outbox"
 
 
-def order_index(deal_id: str) -> str:
-    """order id -> shard, for the deal's orders."""
-    return f"fs:{{{deal_id}}}:orders"
+ORDER_INDEX = "fs:order-deal"
+"""order id -> "deal_id:shard", so an order is found from its id alone. The one key a
+checkpoint writes outside its deal's slot: a Redis Cluster would need it moved (e.g.
+into the order id itself)."""
+
+DEALS = "fs:deals"
+"""Sorted set of the preheated deals' ids, scored by their end (epoch seconds)."""
+
+
+def deal(deal_id: str) -> str:
+    """The deal as the storefront shows it (JSON), cached at preheat."""
+    return f"fs:{{{deal_id}}}:deal"

@@ -48,7 +48,7 @@ async def test_commit_then_load_round_trips(redis, deal_id) -> None:
     assert snap.pool == 0
     entries = await redis.xrange(keys.outbox(deal_id))
     assert [json.loads(fields[b"event"]) for _, fields in entries] == [{"v": 1, "type": "created"}]
-    assert await redis.hget(keys.order_index(deal_id), "o1") == b"0"
+    assert await redis.hget(keys.ORDER_INDEX, "o1") == f"{deal_id}:0".encode()
 
 
 async def test_a_superseded_epoch_writes_nothing(redis, deal_id) -> None:

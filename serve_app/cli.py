@@ -1,0 +1,87 @@
+"""``flashsale`` (or ``python -m serve_app.cli``): operator commands.
+
+    flashsale create-admin --username alice      # password from stdin or a prompt
+
+Reads the settings of the running local stack (.flashsale/env) unless they are given in
+the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pymysql
+
+from cluster.settings import Settings, SettingsError
+from serve_app.auth import hash_password
+from serve_app.schemas import Credentials
+
+
+def load_settings(environ: dict[str, str]) -> Settings:
+    from cluster.local.stack import read_env_file
+
+    state = Path(environ.get("FLASHSALE_STATE_DIR") or ".flashsale")
+    env_file = state / "env"
+    merged = {**(read_env_file(env_file) if env_file.exists() else {}), **environ}
+    return Settings.from_env(merged)
+
+
+def create_admin(settings: Settings, username: str, password: str) -> str:
+    """Create the admin, or make an existing user an admin with this password."""
+    Credentials(username=username, password=password)  # the same rules as register
+    addr = settings.mysql()
+    conn = pymysql.connect(
+        host=addr.host,
+        port=addr.port,
+        user=addr.user,
+        password=addr.password,
+        database=addr.database,
+        autocommit=True,
+    )
+    try:
+        with conn.cursor() as cur:
+            hashed = hash_password(password)
+            cur.execute(
+                "INSERT INTO users (user_id, username, password_hash, role) VALUES (%s, %s, %s, 'admin')"
+                " ON DUPLICATE KEY UPDATE password_hash = VALUES(password_hash), role = 'admin'",
+                (str(uuid.uuid4()), username, hashed),
+            )
+            cur.execute("SELECT user_id FROM users WHERE username = %s", (username,))
+            return str(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="flashsale", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser(
+        "create-admin", help="create an admin account (password from stdin or a prompt)"
+    )
+    one.add_argument("--username", required=True)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(dict(os.environ))
+        if args.command == "create-admin":
+            password = (
+                getpass.getpass("password: ")
+                if sys.stdin.isatty()
+                else sys.stdin.readline().rstrip("\n")
+            )
+            user_id = create_admin(settings, args.username, password)
+            print(f"admin {args.username} is {user_id}")
+    except (SettingsError, ValueError, pymysql.MySQLError) as err:
+        print(f"flashsale: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

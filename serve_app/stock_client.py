@@ -1,0 +1,121 @@
+"""Every Ray call the ingress makes to the stock shards, in one place.
+
+Purchases are micro-batched: each replica collects the purchases that arrive within a
+few milliseconds (Serve's ``@serve.batch``) and makes one actor call per shard per batch;
+the shard then group-commits the whole call to Redis in one round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from ray import serve
+
+from actors.adapters import redis_keys as keys
+from actors.domain.deals import shard_for_user
+from actors.domain.ledger import Counts, Outcome
+from actors.shard import ReserveRequest, ReserveResult
+from actors.stock import shard_handle
+from cluster.settings import Settings
+from serve_app.backends import Backends
+from serve_app.catalog import DealRecord
+
+
+class ShardUnavailable(Exception):
+    """A shard did not answer in time, or cannot sell now (fenced, Redis down)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseItem:
+    deal: DealRecord
+    request: ReserveRequest
+
+
+class StockRouter:
+    def __init__(self, settings: Settings, backends: Backends) -> None:
+        self._settings = settings
+        self._backends = backends
+        self._handles: dict[tuple[str, int], Any] = {}
+        self._preheated: set[str] = set()
+        # An actor call may wait out a shard restart (Ray retries it); past this, 503.
+        self._timeout_s = settings.call_timeout_s * 5
+
+    def handle(self, deal: DealRecord, shard: int) -> Any:
+        key = (deal.deal_id, shard)
+        found = self._handles.get(key)
+        if found is None:
+            found = self._handles[key] = shard_handle(self._settings, deal.info(), shard)
+        return found
+
+    def shard_of(self, deal: DealRecord, user_id: str) -> int:
+        return shard_for_user(user_id, deal.shards)
+
+    async def preheat(self, deal: DealRecord) -> None:
+        """Put the stock in the deal's pool (once, ever) and start every shard."""
+        if deal.deal_id in self._preheated:
+            return
+        await self._backends.redis.set(keys.pool(deal.deal_id), deal.stock, nx=True)
+        await self._call(*(self.handle(deal, n).counts.remote() for n in range(deal.shards)))
+        self._preheated.add(deal.deal_id)
+
+    async def reserve(
+        self, deal: DealRecord, shard: int, requests: list[ReserveRequest]
+    ) -> list[ReserveResult]:
+        (results,) = await self._call(self.handle(deal, shard).reserve_many.remote(requests))
+        return results  # type: ignore[no-any-return]
+
+    async def pay(self, deal: DealRecord, shard: int, order_id: str, user_id: str) -> Outcome:
+        (outcome,) = await self._call(self.handle(deal, shard).pay.remote(order_id, user_id))
+        return outcome  # type: ignore[no-any-return]
+
+    async def cancel(self, deal: DealRecord, shard: int, order_id: str, user_id: str) -> Outcome:
+        (outcome,) = await self._call(self.handle(deal, shard).cancel.remote(order_id, user_id))
+        return outcome  # type: ignore[no-any-return]
+
+    async def stats(self, deal: DealRecord) -> list[tuple[Counts, int]]:
+        """(counts, cancelled orders) of every shard."""
+        await self.preheat(deal)
+        return list(
+            await self._call(*(self.handle(deal, n).stats.remote() for n in range(deal.shards)))
+        )
+
+    async def _call(self, *refs: Any) -> list[Any]:
+        try:
+            return list(await asyncio.wait_for(asyncio.gather(*refs), self._timeout_s))
+        except Exception as exc:
+            raise ShardUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+class Purchaser:
+    """One replica's purchase batcher: one actor call per shard per batch."""
+
+    def __init__(self, router: StockRouter) -> None:
+        self._router = router
+
+    async def reserve(self, item: PurchaseItem) -> ReserveResult:
+        result = await self._batch(item)
+        if isinstance(result, Exception):
+            raise result
+        return result  # type: ignore[no-any-return]
+
+    @serve.batch(max_batch_size=500, batch_wait_timeout_s=0.002, max_concurrent_batches=2)
+    async def _batch(self, items: list[PurchaseItem]) -> list[ReserveResult | Exception]:
+        groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+        deals: dict[str, DealRecord] = {}
+        for i, item in enumerate(items):
+            shard = self._router.shard_of(item.deal, item.request.user_id)
+            groups[(item.deal.deal_id, shard)].append(i)
+            deals[item.deal.deal_id] = item.deal
+        calls = [
+            self._router.reserve(deals[deal_id], shard, [items[i].request for i in idxs])
+            for (deal_id, shard), idxs in groups.items()
+        ]
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        out: list[ReserveResult | Exception] = [ShardUnavailable("no answer")] * len(items)
+        for idxs, answer in zip(groups.values(), answers, strict=True):
+            for pos, i in enumerate(idxs):
+                out[i] = answer if isinstance(answer, BaseException) else answer[pos]  # type: ignore[assignment]
+        return out
