@@ -1,19 +1,44 @@
-"""Rate limits and circuit breakers: the seam the purchase path calls.
+"""Rate limits (aiolimiter) on the purchase path: per user and in total.
 
-For now every request is admitted. The aiolimiter limits (per user and in total) and
-the purgatory breakers (Redis, Kafka, MySQL) plug in here, behind this one method, so
-the routes do not change when they arrive.
+Limits are per replica: with N ingress replicas a user can get up to N times the rate,
+depending on how the proxy spreads their requests. The purgatory circuit breakers for
+Redis, Kafka and MySQL will plug in beside these (roadmap), behind ``admit``.
 """
 
 from __future__ import annotations
 
+import math
+from collections import OrderedDict
+
+from aiolimiter import AsyncLimiter
+
 from cluster.settings import Settings
+
+_MAX_TRACKED_USERS = 100_000
 
 
 class Protection:
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+        self._per_user_rate = settings.rate_limit_per_user
+        self._global = AsyncLimiter(settings.rate_limit_global, 1.0)
+        self._users: OrderedDict[str, AsyncLimiter] = OrderedDict()
 
-    def admit(self, user_id: str) -> float | None:
+    async def admit(self, user_id: str) -> float | None:
         """None to let the request in, or the seconds after which to retry (429)."""
+        user = self._users.get(user_id)
+        if user is None:
+            user = self._users[user_id] = AsyncLimiter(self._per_user_rate, 1.0)
+            if len(self._users) > _MAX_TRACKED_USERS:
+                self._users.popitem(last=False)
+        if not user.has_capacity():
+            return self._retry_after(self._per_user_rate)
+        if not self._global.has_capacity():
+            return self._retry_after(self._global.max_rate)
+        # Both have room, so neither acquire waits.
+        await user.acquire()
+        await self._global.acquire()
         return None
+
+    @staticmethod
+    def _retry_after(rate: float) -> float:
+        return max(1.0, math.ceil(1.0 / rate))

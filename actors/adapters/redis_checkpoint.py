@@ -2,7 +2,8 @@
 
 A commit writes the shard's counts, the reservations the transaction touched, its order
 events (the outbox) and its pool move in one Lua script, so Redis holds either all of a
-transaction or none of it. The script first checks the shard's epoch: a copy of the
+transaction or none of it. It also keeps each purchase's first answer by its
+idempotency key, so the ingress can repeat it without asking the shard. The script first checks the shard's epoch: a copy of the
 shard that has been superseded (docs/design.md, "One writer per shard") is refused.
 """
 
@@ -17,9 +18,9 @@ from actors.adapters import redis_keys as keys
 from actors.domain.ledger import Changes, Counts, Reservation
 from actors.ports import Fenced, PoolShort, ShardSnapshot, StoreError
 
-# KEYS: epoch, counts, reservations, pool, outbox, order index
+# KEYS: epoch, counts, reservations, pool, outbox, order index, first answers
 # ARGV: epoch, "deal_id:shard", stock, available, held, sold, pool_delta, n_reservations,
-#       n_reservations x (order_id, json), events...
+#       n_reservations x (order_id, json, answer field, answer), events...
 _COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED')
@@ -37,7 +38,8 @@ local i = 9
 for _ = 1, n do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
   redis.call('HSET', KEYS[6], ARGV[i], ARGV[2])
-  i = i + 2
+  redis.call('HSET', KEYS[7], ARGV[i + 2], ARGV[i + 3])
+  i = i + 4
 end
 while i <= #ARGV do
   redis.call('XADD', KEYS[5], '*', 'event', ARGV[i])
@@ -93,7 +95,12 @@ class RedisCheckpointStore:
             len(changes.reservations),
         ]
         for r in changes.reservations:
-            args += [r.order_id, json.dumps(r.to_dict(), separators=(",", ":"))]
+            args += [
+                r.order_id,
+                json.dumps(r.to_dict(), separators=(",", ":")),
+                keys.answer_field(r.user_id, r.key),
+                f"{r.order_id}:{r.pay_by!r}",
+            ]
         args += [json.dumps(e, separators=(",", ":")) for e in changes.events]
         script_keys = [
             keys.epoch(deal_id, shard),
@@ -102,6 +109,7 @@ class RedisCheckpointStore:
             keys.pool(deal_id),
             keys.outbox(deal_id),
             keys.ORDER_INDEX,
+            keys.answers(deal_id),
         ]
         try:
             await self._commit(keys=script_keys, args=args)

@@ -40,3 +40,18 @@ DEALS = "fs:deals"
 def deal(deal_id: str) -> str:
     """The deal as the storefront shows it (JSON), cached at preheat."""
     return f"fs:{{{deal_id}}}:deal"
+
+
+def answers(deal_id: str) -> str:
+    """The first answer to each purchase, by (idempotency key, user): "order_id:pay_by".
+    Lets a replica answer a repeated key itself once it knows the deal is sold out."""
+    return f"fs:{{{deal_id}}}:answers"
+
+
+def answer_field(user_id: str, key: str) -> str:
+    return f"{key}:{user_id}"  # keys hold no ':', so this cannot be ambiguous
+
+
+def parse_answer(raw: bytes) -> tuple[str, float]:
+    order_id, _, pay_by = raw.decode().partition(":")
+    return order_id, float(pay_by)

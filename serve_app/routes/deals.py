@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 
+from actors.adapters import redis_keys as keys
 from actors.domain.ledger import Accepted, Refusal, Refused
 from actors.shard import ReserveRequest
 from serve_app.auth import Principal
@@ -86,18 +87,25 @@ async def purchase(
     who: Annotated[Principal, Depends(principal)],
 ) -> JSONResponse:
     state = request.app.state
-    retry_after = state.protection.admit(who.user_id)
+    retry_after = await state.protection.admit(who.user_id)
     if retry_after is not None:
         raise ApiError(
-            429, "rate_limited", "too many requests", {"Retry-After": str(int(retry_after) + 1)}
+            429, "rate_limited", "too many requests", {"Retry-After": str(int(retry_after))}
         )
     deal = await known_deal(request, deal_id)
     now = time.time()
     if now < deal.starts_ts:
         raise ApiError(409, "not_started", f"this deal starts at {iso(deal.starts_ts)}")
-    if now >= deal.ends_ts:
-        raise ApiError(409, "ended", "this deal has ended")
-    if state.sold_out.get(deal_id, 0.0) > time.monotonic():
+    if now >= deal.ends_ts or state.sold_out.get(deal_id, 0.0) > time.monotonic():
+        # No actor call for these; but a repeated key still gets its first answer.
+        first = await state.backends.redis.hget(
+            keys.answers(deal_id), keys.answer_field(who.user_id, idempotency_key)
+        )
+        if first is not None:
+            order_id, pay_by = keys.parse_answer(first)
+            return _reserved(order_id, pay_by, replayed=True)
+        if now >= deal.ends_ts:
+            raise ApiError(409, "ended", "this deal has ended")
         raise ApiError(*_REFUSALS[Refusal.SOLD_OUT])
     if body.quantity > deal.per_user_limit:
         raise ApiError(*_REFUSALS[Refusal.LIMIT_EXCEEDED])
@@ -114,8 +122,11 @@ async def purchase(
             state.sold_out[deal_id] = time.monotonic() + SOLD_OUT_TTL_S
         raise ApiError(*_REFUSALS[outcome.reason])
     assert isinstance(outcome, Accepted)
-    r = outcome.reservation
+    return _reserved(outcome.reservation.order_id, outcome.reservation.pay_by, outcome.replayed)
+
+
+def _reserved(order_id: str, pay_by: float, replayed: bool) -> JSONResponse:
     return JSONResponse(
-        {"order_id": r.order_id, "status": "reserved", "pay_by": iso(r.pay_by)},
-        status_code=200 if outcome.replayed else 201,
+        {"order_id": order_id, "status": "reserved", "pay_by": iso(pay_by)},
+        status_code=200 if replayed else 201,
     )

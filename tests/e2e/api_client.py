@@ -11,8 +11,14 @@ import httpx
 from cluster.settings import Settings
 
 
-def client(settings: Settings, timeout_s: float = 10.0) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}", timeout=timeout_s)
+def client(
+    settings: Settings, timeout_s: float = 10.0, connections: int = 100
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{settings.http_port}",
+        timeout=timeout_s,
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
 
 
 async def wait_for_health(
@@ -31,3 +37,68 @@ async def wait_for_health(
             pass
         await asyncio.sleep(0.5)
     raise AssertionError(f"/healthz never matched; last answer {status} {body}")
+
+
+def token(settings: Settings, user_id: str, role: str = "buyer", ttl_s: int = 3600) -> str:
+    """A token as the shop's identity provider would issue it (same secret, same claims)."""
+    from serve_app.auth import issue_token
+
+    return issue_token(settings.jwt_secret, user_id, role, ttl_s)[0]
+
+
+def bearer(tok: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tok}"}
+
+
+def iso_in(seconds: float) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+async def create_deal(
+    api: httpx.AsyncClient,
+    admin_token: str,
+    *,
+    stock: int,
+    limit: int,
+    starts_in_s: float = -5,
+    ends_in_s: float = 3600,
+    price_cents: int = 1999,
+) -> dict[str, Any]:
+    product = await api.post(
+        "/api/admin/products",
+        json={"name": "Test widget", "description": "made by a test"},
+        headers=bearer(admin_token),
+    )
+    assert product.status_code == 201, product.text
+    deal = await api.post(
+        "/api/admin/deals",
+        json={
+            "product_id": product.json()["product_id"],
+            "price_cents": price_cents,
+            "stock": stock,
+            "per_user_limit": limit,
+            "starts_at": iso_in(starts_in_s),
+            "ends_at": iso_in(ends_in_s),
+        },
+        headers=bearer(admin_token),
+    )
+    assert deal.status_code == 201, deal.text
+    return deal.json()
+
+
+async def purchase(
+    api: httpx.AsyncClient, deal_id: str, tok: str, key: str, quantity: Any = 1
+) -> httpx.Response:
+    return await api.post(
+        f"/api/deals/{deal_id}/purchase",
+        json={"quantity": quantity},
+        headers={**bearer(tok), "Idempotency-Key": key},
+    )
+
+
+async def stats(api: httpx.AsyncClient, admin_token: str, deal_id: str) -> dict[str, Any]:
+    response = await api.get(f"/api/admin/deals/{deal_id}/stats", headers=bearer(admin_token))
+    assert response.status_code == 200, response.text
+    return response.json()

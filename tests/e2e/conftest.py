@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from cluster.settings import Settings
-from tests.e2e.api_client import client
+from tests.e2e.api_client import client, token
 
 pytestmark = pytest.mark.e2e
 
@@ -13,3 +13,8 @@ pytestmark = pytest.mark.e2e
 async def api(stack: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with client(stack) as c:
         yield c
+
+
+@pytest.fixture
+def admin_token(stack: Settings) -> str:
+    return token(stack, "test-admin", role="admin")

@@ -1,0 +1,26 @@
+from cluster.settings import Settings
+from serve_app.protection import Protection
+
+
+def settings(per_user: float, total: float) -> Settings:
+    return Settings.from_env(
+        {
+            "FLASHSALE_JWT_SECRET": "s" * 32,
+            "FLASHSALE_RATE_LIMIT_PER_USER": str(per_user),
+            "FLASHSALE_RATE_LIMIT_GLOBAL": str(total),
+        }
+    )
+
+
+async def test_a_user_over_the_rate_is_told_when_to_retry() -> None:
+    p = Protection(settings(per_user=3, total=1000))
+    answers = [await p.admit("u1") for _ in range(5)]
+    assert answers[:3] == [None, None, None]
+    assert answers[3] is not None and answers[3] >= 1
+    assert await p.admit("u2") is None  # others are not affected
+
+
+async def test_the_total_rate_binds_everyone() -> None:
+    p = Protection(settings(per_user=100, total=4))
+    answers = [await p.admit(f"u{i}") for i in range(6)]
+    assert answers.count(None) == 4
