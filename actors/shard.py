@@ -81,6 +81,9 @@ class ShardService:
         self._ledger = Ledger(deal.deal_id, shard, deal.per_user_limit, deal.price_cents)
         self._epoch = 0
         self._fenced: Fenced | None = None
+        # A write whose outcome is unknown (connection lost mid-call) may have landed:
+        # memory is then not to be trusted until reloaded from the checkpoint.
+        self._stale = False
         self._queue: list[tuple[Callable[[Ledger], Any], asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
         self._refill_lock = asyncio.Lock()
@@ -90,19 +93,27 @@ class ShardService:
     async def start(self) -> None:
         """Take a new epoch (fencing off any older copy), then load or first allocate."""
         self._epoch = await self._store.take_epoch(self.deal.deal_id, self.shard)
+        if not await self._load():
+            share = split_stock(self.deal.stock, self.deal.shards)[self.shard]
+            await self._take_from_pool(share)
+
+    async def _load(self) -> bool:
+        """Replace the ledger by the checkpoint; False if the shard was never written."""
         snapshot = await self._store.load(self.deal.deal_id, self.shard)
-        if snapshot.counts is not None:
-            self._ledger = Ledger.restore(
-                self.deal.deal_id,
-                self.shard,
-                self.deal.per_user_limit,
-                self.deal.price_cents,
-                snapshot.counts,
-                snapshot.reservations,
-            )
-            return
-        share = split_stock(self.deal.stock, self.deal.shards)[self.shard]
-        await self._take_from_pool(share)
+        self._ledger = Ledger(
+            self.deal.deal_id, self.shard, self.deal.per_user_limit, self.deal.price_cents
+        )
+        if snapshot.counts is None:
+            return False
+        self._ledger = Ledger.restore(
+            self.deal.deal_id,
+            self.shard,
+            self.deal.per_user_limit,
+            self.deal.price_cents,
+            snapshot.counts,
+            snapshot.reservations,
+        )
+        return True
 
     @property
     def epoch(self) -> int:
@@ -207,6 +218,16 @@ class ShardService:
     async def _commit_group(
         self, group: list[tuple[Callable[[Ledger], Any], asyncio.Future[Any]]]
     ) -> None:
+        if self._stale:
+            try:
+                await self._load()
+                self._stale = False
+            except Exception as exc:  # noqa: BLE001 -- still cannot read: fail this group
+                failure = StoreError(f"reloading the checkpoint failed: {exc!r}")
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(failure)
+                return
         ledger = self._ledger
         ledger.begin()
         results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
@@ -221,6 +242,8 @@ class ShardService:
                 await self._store.commit(self.deal.deal_id, self.shard, self._epoch, changes)
         except BaseException as exc:
             ledger.rollback()
+            if not isinstance(exc, (Fenced, PoolShort)):
+                self._stale = True  # refused writes changed nothing; others may have
             if isinstance(exc, Fenced):
                 logger.error("shard %s/%s fenced: stops selling", self.deal.deal_id, self.shard)
                 self._fenced = exc

@@ -46,7 +46,8 @@ class _RaySiblings:
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=10_000)
 class StockShard:
-    def __init__(self, settings: Settings, deal: DealInfo, shard: int) -> None:
+    def __init__(self, settings: Settings, deal: DealInfo, shard: int, namespace: str) -> None:
+        self._namespace = namespace  # the one the shard and its siblings are named in
         self._settings = settings
         self._deal = deal
         self._shard = shard
@@ -60,8 +61,8 @@ class StockShard:
                     service = ShardService(
                         self._deal,
                         self._shard,
-                        RedisCheckpointStore(redis_client(self._settings)),
-                        _RaySiblings(self._deal.deal_id, ray.get_runtime_context().namespace),
+                        RedisCheckpointStore(redis_client(self._settings, retries=0)),
+                        _RaySiblings(self._deal.deal_id, self._namespace),
                         SystemClock(),
                         new_order_id,
                         self._settings.payment_timeout_s,
@@ -115,4 +116,4 @@ def shard_handle(
         namespace=namespace,
         lifetime="detached",
         get_if_exists=True,
-    ).remote(settings, deal, shard)
+    ).remote(settings, deal, shard, namespace)

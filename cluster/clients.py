@@ -10,11 +10,18 @@ import aiomysql
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cluster.settings import Settings
 
 
-def redis_client(settings: Settings) -> aioredis.Redis:
+def redis_client(settings: Settings, *, retries: int = 2) -> aioredis.Redis:
+    """``retries`` re-sends a command after a connection error or timeout. Give 0 for
+    writes that are not idempotent (the shard checkpoint moves pool units): a command
+    whose reply was lost may have run, and running it twice would move them twice."""
     timeout = settings.call_timeout_s
     return aioredis.Redis.from_url(
         settings.redis_url,
@@ -22,6 +29,8 @@ def redis_client(settings: Settings) -> aioredis.Redis:
         socket_connect_timeout=timeout,
         health_check_interval=10,
         decode_responses=False,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), retries),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
 
 

@@ -26,6 +26,7 @@ class FakeStore:
         self.events: list[dict] = []
         self.commits = 0
         self.fail_next = 0  # make the next N commits fail like a dead Redis
+        self.lose_reply_next = 0  # apply the next N commits, then fail as if the reply was lost
         self.delay_s = 0.0
 
     def _shard(self, deal_id: str, shard: int) -> _Shard:
@@ -60,6 +61,9 @@ class FakeStore:
             s.reservations[r.order_id] = r
         self.events += changes.events
         self.commits += 1
+        if self.lose_reply_next:
+            self.lose_reply_next -= 1
+            raise StoreError("connection lost after the write (fake)")
 
 
 class FakeClock:

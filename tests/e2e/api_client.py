@@ -39,6 +39,11 @@ async def wait_for_health(
     raise AssertionError(f"/healthz never matched; last answer {status} {body}")
 
 
+# Deals made by tests: their shard actors are retired after each test (tests/e2e/conftest.py)
+# so that a session does not pile up one worker process per shard of every test deal.
+CREATED_DEALS: list[str] = []
+
+
 def token(settings: Settings, user_id: str, role: str = "buyer", ttl_s: int = 3600) -> str:
     """A token as the shop's identity provider would issue it (same secret, same claims)."""
     from serve_app.auth import issue_token
@@ -85,6 +90,7 @@ async def create_deal(
         headers=bearer(admin_token),
     )
     assert deal.status_code == 201, deal.text
+    CREATED_DEALS.append(deal.json()["deal_id"])
     return deal.json()
 
 

@@ -127,3 +127,18 @@ async def test_a_second_copy_fences_the_first(
             break
     t = await totals(redis, deal)
     assert t.held <= 300 and t.available + t.held + t.sold == 300
+
+
+@pytest.mark.timeout(120)
+async def test_a_dry_shard_is_refilled_by_its_sibling_actor(
+    stack: Settings, redis: aioredis.Redis, deal: DealInfo
+) -> None:
+    handles = [shard_handle(stack, deal, n) for n in range(deal.shards)]
+    await asyncio.gather(*(h.counts.remote() for h in handles))  # both started: pool empty
+    # Buyers of shard 1 only: past its 150 units it must take from shard 0.
+    buyers = [f"u{i}" for i in range(2000) if shard_for_user(f"u{i}", deal.shards) == 1][:200]
+    results = await handles[1].reserve_many.remote([ReserveRequest(u, 1, "k") for u in buyers])
+    sold = sum(1 for r in results if isinstance(r.outcome, Accepted))
+    assert sold == 200
+    t = await totals(redis, deal)
+    assert (t.stock, t.held) == (300, 200)

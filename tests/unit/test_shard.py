@@ -147,3 +147,16 @@ async def test_many_buyers_never_oversell() -> None:
     assert fam.totals() == (30, 0, 30, 0)
     for shard in fam.shards.values():
         assert shard.violations() == []
+
+
+async def test_a_write_whose_reply_was_lost_is_found_again_on_retry() -> None:
+    store = FakeStore()
+    fam = await Family(store, deal(stock=5, shards=1)).start()
+    shard = fam.shards[0]
+    store.lose_reply_next = 1  # Redis applied it; the shard cannot know
+    with pytest.raises(StoreError):
+        await shard.reserve_many([ReserveRequest("u1", 1, "key")])
+    retry = (await shard.reserve_many([ReserveRequest("u1", 1, "key")]))[0].outcome
+    assert isinstance(retry, Accepted) and retry.replayed  # the same order, not a second one
+    assert shard.counts() == store.shards[("d1", 0)].counts
+    assert shard.counts().held == 1 and shard.violations() == []
