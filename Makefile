@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up down status test unit lint venv admin
+.PHONY: up down status test unit lint venv admin bench
 
 venv:
 	@cluster/local/bootstrap.sh
@@ -31,3 +31,7 @@ lint: venv
 # Create (or promote) an admin: make admin USERNAME=alice (asks for the password)
 admin: venv
 	@$(PY) -m serve_app.cli create-admin --username "$(USERNAME)"
+
+# The purchase benchmark (figures and a report in bench/out/): make bench BENCH_ARGS="--seconds 20"
+bench: up
+	$(PY) bench/purchase.py $(BENCH_ARGS)

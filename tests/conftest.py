@@ -25,9 +25,10 @@ def stack() -> Iterator[Settings]:
     yield settings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def ray_driver(stack: Settings) -> Iterator[None]:
-    """This test process as a driver of the stack's Ray cluster (one per session)."""
+    """This test process as a driver of the stack's Ray cluster: connected once, and
+    again after a test that restarted the cluster (and disconnected first)."""
     import ray
 
     from cluster import names

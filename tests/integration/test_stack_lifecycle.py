@@ -52,9 +52,12 @@ def test_service_stops_and_starts(stack: Settings, name: str) -> None:
 def test_ray_stops_with_its_haproxy_and_comes_back(stack: Settings) -> None:
     """`ray stop` alone leaves Serve's HAProxy holding the HTTP port (docs/design.md);
     stopping our Ray must free every port so the next start can listen."""
+    import ray
+
     from cluster.local.procs import pids_matching
     from cluster.local.ray_head import RayHead, healthz
 
+    ray.shutdown()  # this process may be a driver of the cluster about to go away
     head = owned(stack, "ray")
     assert isinstance(head, RayHead)
     ports = [stack.http_port, stack.haproxy_stats_port, stack.haproxy_metrics_port, stack.ray_port]

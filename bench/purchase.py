@@ -1,0 +1,191 @@
+"""Benchmark: the purchase path against a trivial endpoint of the same Serve app.
+
+    make bench                      # or: .venv/bin/python bench/purchase.py --seconds 20
+
+In one run, under the same load from wrk (64 connections by default), it drives:
+  trivial    GET /api/time: what the ingress costs with no work at all (the baseline)
+  purchase   POST /api/deals/{id}/purchase on a deal with effectively unlimited stock,
+             each request a different buyer's token and a fresh Idempotency-Key
+  sold_out   the same POST on a sold-out deal: answered by the replica's sold-out flag
+and prints req/s, p50 and p99 of each, and each one's ratio to the trivial endpoint.
+Only ratios within one run mean anything on a shared 2-core machine. The report goes to
+bench/out/purchase-<time>.md (and .json).
+
+The stack comes up with the rate limits out of the way (this measures the path, not the
+limiter) and is put back with the settings it had when the run ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cluster.local import stack as local_stack  # noqa: E402
+from cluster.local.__main__ import load_settings  # noqa: E402
+from cluster.local.installs import ensure_apt_packages, which  # noqa: E402
+from cluster.settings import Settings  # noqa: E402
+from serve_app.auth import issue_token  # noqa: E402
+
+LUA = ROOT / "bench" / "purchase.lua"
+OUT = ROOT / "bench" / "out"
+
+
+def http(settings: Settings, method: str, path: str, body: dict | None, token: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{settings.http_port}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def make_deal(settings: Settings, admin: str, stock: int, limit: int) -> str:
+    product = http(settings, "POST", "/api/admin/products", {"name": "bench widget"}, admin)
+    now = datetime.now(UTC)
+    deal = http(
+        settings,
+        "POST",
+        "/api/admin/deals",
+        {
+            "product_id": product["product_id"],
+            "price_cents": 100,
+            "stock": stock,
+            "per_user_limit": limit,
+            "starts_at": (now - timedelta(minutes=1)).isoformat(),
+            "ends_at": (now + timedelta(hours=2)).isoformat(),
+        },
+        admin,
+    )
+    return deal["deal_id"]
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def run_wrk(url: str, *, seconds: int, connections: int, threads: int, env: dict[str, str] | None, lua: bool) -> dict:
+    argv = [which("wrk") or "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    if lua:
+        argv += ["-s", str(LUA)]
+    out = subprocess.run(argv + [url], capture_output=True, text=True, env=env, check=True).stdout
+    figures = {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _ms(re.search(r"\n\s+50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "p99_ms": _ms(re.search(r"\n\s+99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "non_2xx": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0,
+        "errors": (m.group(0) if (m := re.search(r"Socket errors:.*", out)) else ""),
+    }
+    if m := re.search(r"STATUSES (\S*)", out):
+        figures["statuses"] = dict(kv.split("=") for kv in m.group(1).split(",") if kv)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--buyers", type=int, default=5000)
+    args = parser.parse_args(argv)
+
+    ensure_apt_packages()  # wrk
+    environ = dict(os.environ)
+    original = load_settings(environ)
+    bench = load_settings(
+        {**environ, "FLASHSALE_RATE_LIMIT_PER_USER": "1000000", "FLASHSALE_RATE_LIMIT_GLOBAL": "100000000"}
+    )
+    print("bringing the stack up for the benchmark ...", flush=True)
+    local_stack.up(bench)
+    try:
+        figures = measure(bench, args)
+    finally:
+        local_stack.up(original)
+    report(figures, args)
+    return 0
+
+
+def measure(settings: Settings, args: argparse.Namespace) -> dict[str, dict]:
+    admin = issue_token(settings.jwt_secret, "bench-admin", "admin", 7200)[0]
+    deal_id = make_deal(settings, admin, stock=10_000_000, limit=1000)
+    sold_out_id = make_deal(settings, admin, stock=1, limit=1)
+    run = int(time.time())
+    with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as f:
+        for i in range(args.buyers):
+            f.write(issue_token(settings.jwt_secret, f"bench-{run}-{i}", "buyer", 7200)[0] + "\n")
+        tokens = f.name
+    # Sell the one unit, so the sold-out run meets a deal the replicas know is sold out.
+    buyer = issue_token(settings.jwt_secret, f"bench-{run}-winner", "buyer", 7200)[0]
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{settings.http_port}/api/deals/{sold_out_id}/purchase",
+        method="POST",
+        data=b'{"quantity":1}',
+        headers={"Authorization": f"Bearer {buyer}", "Idempotency-Key": "w", "Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=30).close()
+
+    base = f"http://127.0.0.1:{settings.http_port}"
+    common = {"seconds": args.seconds, "connections": args.connections, "threads": args.threads}
+    env = {**os.environ, "FLASHSALE_BENCH_TOKENS": tokens}
+    results: dict[str, dict] = {}
+    try:
+        # Warm up every path once (JIT of caches, shard start, connection pools).
+        for path in (f"/api/deals/{deal_id}/purchase", f"/api/deals/{sold_out_id}/purchase"):
+            run_wrk(base + path, **{**common, "seconds": 3}, env={**env, "FLASHSALE_BENCH_PATH": path}, lua=True)
+        print("trivial ...", flush=True)
+        results["trivial"] = run_wrk(base + "/api/time", **common, env=env, lua=False)
+        print("purchase ...", flush=True)
+        path = f"/api/deals/{deal_id}/purchase"
+        results["purchase"] = run_wrk(base + path, **common, env={**env, "FLASHSALE_BENCH_PATH": path}, lua=True)
+        print("sold_out ...", flush=True)
+        path = f"/api/deals/{sold_out_id}/purchase"
+        results["sold_out"] = run_wrk(base + path, **common, env={**env, "FLASHSALE_BENCH_PATH": path}, lua=True)
+    finally:
+        os.unlink(tokens)
+    return results
+
+
+def report(results: dict[str, dict], args: argparse.Namespace) -> None:
+    trivial = results["trivial"]["rps"]
+    lines = [
+        f"# purchase benchmark, {datetime.now(UTC).isoformat(timespec='seconds')}",
+        "",
+        f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, {os.cpu_count()} cores, one Storefront replica, HAProxy mode",
+        "",
+        "| path | req/s | ratio to trivial | p50 ms | p99 ms | statuses |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, r in results.items():
+        statuses = r.get("statuses") or {"non-2xx": r["non_2xx"]}
+        lines.append(
+            f"| {name} | {r['rps']:.0f} | {r['rps'] / trivial:.2f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+            f"{', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    OUT.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (OUT / f"purchase-{stamp}.md").write_text(text)
+    (OUT / f"purchase-{stamp}.json").write_text(json.dumps(results, indent=2))
+    print(f"report: {OUT / f'purchase-{stamp}.md'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
