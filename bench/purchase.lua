@@ -2,6 +2,7 @@
 -- of its own. Tokens come from the file in FLASHSALE_BENCH_TOKENS (one per line: the
 -- benchmark mints them with the stack's secret, as a shop's identity provider would).
 local path = os.getenv("FLASHSALE_BENCH_PATH")
+local run = os.getenv("FLASHSALE_BENCH_RUN") or "r"
 local tokens = {}
 for line in io.lines(os.getenv("FLASHSALE_BENCH_TOKENS")) do
   tokens[#tokens + 1] = line
@@ -17,34 +18,35 @@ function setup(thread)
 end
 
 local counter = 0
-local statuses = {}
+-- Per-status counters are plain globals: wrk copies numbers, not tables, between threads.
+local CODES = {200, 201, 401, 404, 405, 409, 410, 413, 422, 429, 500, 503}
 
 function request()
   counter = counter + 1
   local token = tokens[(counter * 7919 + id * 104729) % #tokens + 1]
   local headers = {
     ["Authorization"] = "Bearer " .. token,
-    ["Idempotency-Key"] = "w" .. id .. "-" .. counter,
+    ["Idempotency-Key"] = run .. "-" .. id .. "-" .. counter,
     ["Content-Type"] = "application/json",
   }
   return wrk.format("POST", path, headers, '{"quantity":1}')
 end
 
 function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
+  local name = "c" .. status
+  _G[name] = (_G[name] or 0) + 1
 end
 
 function done(summary, latency, requests)
-  local totals = {}
-  for _, thread in ipairs(threads) do
-    local s = thread:get("statuses")
-    for code, n in pairs(s) do
-      totals[code] = (totals[code] or 0) + n
-    end
-  end
   local parts = {}
-  for code, n in pairs(totals) do
-    parts[#parts + 1] = code .. "=" .. n
+  for _, code in ipairs(CODES) do
+    local n = 0
+    for _, thread in ipairs(threads) do
+      n = n + (thread:get("c" .. code) or 0)
+    end
+    if n > 0 then
+      parts[#parts + 1] = code .. "=" .. n
+    end
   end
   io.write("STATUSES " .. table.concat(parts, ",") .. "\n")
 end

@@ -81,16 +81,28 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def run_wrk(url: str, *, seconds: int, connections: int, threads: int, env: dict[str, str] | None, lua: bool) -> dict:
-    argv = [which("wrk") or "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+def run_wrk(
+    url: str, *, seconds: int, connections: int, threads: int, env: dict[str, str] | None, lua: bool
+) -> dict:
+    argv = [
+        which("wrk") or "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+    ]
     if lua:
         argv += ["-s", str(LUA)]
-    out = subprocess.run(argv + [url], capture_output=True, text=True, env=env, check=True).stdout
+    out = subprocess.run([*argv, url], capture_output=True, text=True, env=env, check=True).stdout
     figures = {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         "p50_ms": _ms(re.search(r"\n\s+50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
         "p99_ms": _ms(re.search(r"\n\s+99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        "non_2xx": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0,
+        "non_2xx": int(m.group(1))
+        if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out))
+        else 0,
         "errors": (m.group(0) if (m := re.search(r"Socket errors:.*", out)) else ""),
     }
     if m := re.search(r"STATUSES (\S*)", out):
@@ -99,7 +111,9 @@ def run_wrk(url: str, *, seconds: int, connections: int, threads: int, env: dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
@@ -110,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     environ = dict(os.environ)
     original = load_settings(environ)
     bench = load_settings(
-        {**environ, "FLASHSALE_RATE_LIMIT_PER_USER": "1000000", "FLASHSALE_RATE_LIMIT_GLOBAL": "100000000"}
+        {
+            **environ,
+            "FLASHSALE_RATE_LIMIT_PER_USER": "1000000",
+            "FLASHSALE_RATE_LIMIT_GLOBAL": "100000000",
+        }
     )
     print("bringing the stack up for the benchmark ...", flush=True)
     local_stack.up(bench)
@@ -137,26 +155,44 @@ def measure(settings: Settings, args: argparse.Namespace) -> dict[str, dict]:
         f"http://127.0.0.1:{settings.http_port}/api/deals/{sold_out_id}/purchase",
         method="POST",
         data=b'{"quantity":1}',
-        headers={"Authorization": f"Bearer {buyer}", "Idempotency-Key": "w", "Content-Type": "application/json"},
+        headers={
+            "Authorization": f"Bearer {buyer}",
+            "Idempotency-Key": "w",
+            "Content-Type": "application/json",
+        },
     )
     urllib.request.urlopen(request, timeout=30).close()
 
     base = f"http://127.0.0.1:{settings.http_port}"
     common = {"seconds": args.seconds, "connections": args.connections, "threads": args.threads}
     env = {**os.environ, "FLASHSALE_BENCH_TOKENS": tokens}
+
+    def lua_env(path: str, phase: str) -> dict[str, str]:
+        # Keys are unique per phase: a warm-up's keys repeated later would be replays.
+        return {**env, "FLASHSALE_BENCH_PATH": path, "FLASHSALE_BENCH_RUN": f"{run}-{phase}"}
+
     results: dict[str, dict] = {}
     try:
         # Warm up every path once (JIT of caches, shard start, connection pools).
         for path in (f"/api/deals/{deal_id}/purchase", f"/api/deals/{sold_out_id}/purchase"):
-            run_wrk(base + path, **{**common, "seconds": 3}, env={**env, "FLASHSALE_BENCH_PATH": path}, lua=True)
+            run_wrk(
+                base + path,
+                **{**common, "seconds": 3},
+                env={**env, "FLASHSALE_BENCH_PATH": path},
+                lua=True,
+            )
         print("trivial ...", flush=True)
         results["trivial"] = run_wrk(base + "/api/time", **common, env=env, lua=False)
         print("purchase ...", flush=True)
         path = f"/api/deals/{deal_id}/purchase"
-        results["purchase"] = run_wrk(base + path, **common, env={**env, "FLASHSALE_BENCH_PATH": path}, lua=True)
+        results["purchase"] = run_wrk(
+            base + path, **common, env={**env, "FLASHSALE_BENCH_PATH": path}, lua=True
+        )
         print("sold_out ...", flush=True)
         path = f"/api/deals/{sold_out_id}/purchase"
-        results["sold_out"] = run_wrk(base + path, **common, env={**env, "FLASHSALE_BENCH_PATH": path}, lua=True)
+        results["sold_out"] = run_wrk(
+            base + path, **common, env={**env, "FLASHSALE_BENCH_PATH": path}, lua=True
+        )
     finally:
         os.unlink(tokens)
     return results

@@ -11,7 +11,8 @@ from serve_app.catalog import Catalog
 from serve_app.errors import install_error_handlers
 from serve_app.limits import BodySizeLimit
 from serve_app.protection import Protection
-from serve_app.routes import admin, auth, deals, orders, system
+from serve_app.routes import admin, auth, deals, orders, purchase, system
+from serve_app.sold_out import SoldOutBoard
 from serve_app.stock_client import Purchaser, StockRouter
 
 
@@ -30,9 +31,9 @@ def create_api(settings: Settings, backends: Backends) -> FastAPI:
     api.state.stock = stock
     api.state.purchaser = Purchaser(stock)
     api.state.protection = Protection(settings)
-    api.state.sold_out = {}  # deal id -> monotonic time until which it counts as sold out
+    api.state.sold_out = SoldOutBoard(backends.redis)
     install_error_handlers(api)
-    for module in (system, auth, deals, orders, admin):
+    for module in (system, auth, deals, purchase, orders, admin):
         api.include_router(module.router)
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return api
