@@ -48,6 +48,9 @@ class ReserveResult:
     outcome: Outcome
     # With a refusal of SOLD_OUT: True when the pool and every sibling were dry too.
     deal_sold_out: bool = False
+    # With a refusal of SOLD_OUT: a sibling did not answer, so whether the deal has
+    # stock left is unknown; the caller should say "retry", not "sold out".
+    uncertain: bool = False
 
 
 class Siblings(Protocol):
@@ -140,19 +143,20 @@ class ShardService:
 
         outcomes = await self._run(lambda ledger: [reserve(ledger, r) for r in requests])
         short = [i for i, o in enumerate(outcomes) if o == Refused(Refusal.SOLD_OUT)]
-        deal_dry = False
+        found: bool | None = True
         if short:
-            need = sum(requests[i].quantity for i in short)
-            if await self._refill(need):
+            found = await self._refill(sum(requests[i].quantity for i in short))
+            if found:
                 retried = await self._run(
                     lambda ledger: [reserve(ledger, requests[i]) for i in short]
                 )
                 for i, outcome in zip(short, retried, strict=True):
                     outcomes[i] = outcome
-            else:
-                deal_dry = True
+        dry = Refused(Refusal.SOLD_OUT)
         return [
-            ReserveResult(o, deal_sold_out=deal_dry and o == Refused(Refusal.SOLD_OUT))
+            ReserveResult(
+                o, deal_sold_out=o == dry and found is False, uncertain=o == dry and found is None
+            )
             for o in outcomes
         ]
 
@@ -278,23 +282,29 @@ class ShardService:
             return take
         return 0
 
-    async def _refill(self, need: int) -> bool:
-        """Find ``need`` more units: the pool first, then the siblings' spare stock."""
+    async def _refill(self, need: int) -> bool | None:
+        """Find ``need`` more units: the pool first, then the siblings' spare stock.
+        True: some found. False: the pool and every sibling are dry. None: nothing
+        found, but a sibling did not answer."""
         async with self._refill_lock:
             if self._ledger.available >= need:
                 return True  # a refill that ran while we waited brought enough
             if await self._take_from_pool(need):
                 return True
             donated = 0
+            silent = False
             for sibling in range(self.deal.shards):
                 if sibling == self.shard:
                     continue
                 try:
                     donated += await self._siblings.donate(sibling, need)
                 except Exception:  # a sibling that cannot answer has nothing to give now
+                    silent = True
                     logger.warning(
                         "sibling %s of %s did not donate", sibling, self.deal.deal_id, exc_info=True
                     )
                 if donated >= need:
                     break
-            return donated > 0 and await self._take_from_pool(need) > 0
+            if donated > 0 and await self._take_from_pool(need) > 0:
+                return True
+            return None if silent else False

@@ -175,24 +175,15 @@ def measure(settings: Settings, args: argparse.Namespace) -> dict[str, dict]:
     try:
         # Warm up every path once (JIT of caches, shard start, connection pools).
         for path in (f"/api/deals/{deal_id}/purchase", f"/api/deals/{sold_out_id}/purchase"):
-            run_wrk(
-                base + path,
-                **{**common, "seconds": 3},
-                env={**env, "FLASHSALE_BENCH_PATH": path},
-                lua=True,
-            )
+            run_wrk(base + path, **{**common, "seconds": 3}, env=lua_env(path, "warm"), lua=True)
         print("trivial ...", flush=True)
         results["trivial"] = run_wrk(base + "/api/time", **common, env=env, lua=False)
         print("purchase ...", flush=True)
         path = f"/api/deals/{deal_id}/purchase"
-        results["purchase"] = run_wrk(
-            base + path, **common, env={**env, "FLASHSALE_BENCH_PATH": path}, lua=True
-        )
+        results["purchase"] = run_wrk(base + path, **common, env=lua_env(path, "buy"), lua=True)
         print("sold_out ...", flush=True)
         path = f"/api/deals/{sold_out_id}/purchase"
-        results["sold_out"] = run_wrk(
-            base + path, **common, env={**env, "FLASHSALE_BENCH_PATH": path}, lua=True
-        )
+        results["sold_out"] = run_wrk(base + path, **common, env=lua_env(path, "late"), lua=True)
     finally:
         os.unlink(tokens)
     return results

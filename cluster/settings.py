@@ -32,6 +32,9 @@ ENV_NAMES: dict[str, str] = {
     "FLASHSALE_HTTP_PORT": "http_port",
     "FLASHSALE_MAX_BODY_BYTES": "max_body_bytes",
     "FLASHSALE_CALL_TIMEOUT_S": "call_timeout_s",
+    "FLASHSALE_BATCH_WAIT_MS": "batch_wait_ms",
+    "FLASHSALE_BATCH_MAX": "batch_max",
+    "FLASHSALE_BATCH_CONCURRENCY": "batch_concurrency",
     "FLASHSALE_KAFKA_ORDERS_TOPIC": "kafka_orders_topic",
     "FLASHSALE_KAFKA_PARTITIONS": "kafka_partitions",
     "FLASHSALE_REDIS_PORT": "redis_port",
@@ -79,6 +82,11 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)
     # Upper bound on any single call to Redis, MySQL, Kafka or an actor.
     call_timeout_s: float = Field(2.0, gt=0, le=60)
+    # Purchase micro-batching in each replica (see serve_app/stock_client.py): how long
+    # a batch waits for company, its largest size, and how many may be in flight at once.
+    batch_wait_ms: float = Field(5.0, ge=0, le=100)
+    batch_max: int = Field(500, ge=1, le=10_000)
+    batch_concurrency: int = Field(2, ge=1, le=64)
     kafka_orders_topic: str = Field("orders", pattern=r"^[A-Za-z0-9._-]{1,200}$")
     kafka_partitions: int = Field(4, ge=1, le=256)
 

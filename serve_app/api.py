@@ -29,7 +29,7 @@ def create_api(settings: Settings, backends: Backends) -> FastAPI:
     api.state.tokens = TokenVerifier(settings.jwt_secret)
     api.state.catalog = Catalog(backends)
     api.state.stock = stock
-    api.state.purchaser = Purchaser(stock)
+    api.state.purchaser = Purchaser(stock, settings)
     api.state.protection = Protection(settings)
     api.state.sold_out = SoldOutBoard(backends.redis)
     install_error_handlers(api)

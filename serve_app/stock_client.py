@@ -90,10 +90,21 @@ class StockRouter:
 
 
 class Purchaser:
-    """One replica's purchase batcher: one actor call per shard per batch."""
+    """One replica's purchase batcher: one actor call per shard per batch.
 
-    def __init__(self, router: StockRouter) -> None:
+    Purchases that arrive while the allowed batches' actor calls are out queue up and
+    leave together as the next batch, so batches grow with the load on their own, as
+    the shards' group commits do. Defaults (2 in flight, 5 ms) came from a sweep with
+    bench/purchase.py; see docs/design.md.
+    """
+
+    def __init__(self, router: StockRouter, settings: Settings) -> None:
         self._router = router
+        self._batch = serve.batch(
+            max_batch_size=settings.batch_max,
+            batch_wait_timeout_s=settings.batch_wait_ms / 1000,
+            max_concurrent_batches=settings.batch_concurrency,
+        )(self._reserve_batch)
 
     async def reserve(self, item: PurchaseItem) -> ReserveResult:
         result = await self._batch(item)
@@ -101,8 +112,7 @@ class Purchaser:
             raise result
         return result  # type: ignore[no-any-return]
 
-    @serve.batch(max_batch_size=500, batch_wait_timeout_s=0.002, max_concurrent_batches=2)
-    async def _batch(self, items: list[PurchaseItem]) -> list[ReserveResult | Exception]:
+    async def _reserve_batch(self, items: list[PurchaseItem]) -> list[ReserveResult | Exception]:
         groups: dict[tuple[str, int], list[int]] = defaultdict(list)
         deals: dict[str, DealRecord] = {}
         for i, item in enumerate(items):

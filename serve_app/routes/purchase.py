@@ -157,6 +157,8 @@ async def purchase(request: Request) -> Response:
     outcome = result.outcome
     if isinstance(outcome, Accepted):
         return _reserved(outcome.reservation.order_id, outcome.reservation.pay_by, outcome.replayed)
+    if result.uncertain:
+        return error_response(503, "unavailable", "please retry with the same Idempotency-Key")
     if result.deal_sold_out:
         await state.sold_out.mark(deal_id)
     return _refused(outcome.reason)

@@ -160,3 +160,18 @@ async def test_a_write_whose_reply_was_lost_is_found_again_on_retry() -> None:
     assert isinstance(retry, Accepted) and retry.replayed  # the same order, not a second one
     assert shard.counts() == store.shards[("d1", 0)].counts
     assert shard.counts().held == 1 and shard.violations() == []
+
+
+async def test_a_silent_sibling_makes_sold_out_uncertain() -> None:
+    fam = await Family(FakeStore(), deal(stock=2, shards=2, limit=1)).start()
+
+    async def silent(shard: int, at_least: int) -> int:
+        raise ConnectionError("sibling unreachable")
+
+    fam.donate = silent  # type: ignore[method-assign]
+    mine = [u for u in (f"user-{i}" for i in range(100)) if shard_for_user(u, 2) == 0][:2]
+    first = (await fam.shards[0].reserve_many([ReserveRequest(mine[0], 1, "k")]))[0]
+    assert isinstance(first.outcome, Accepted)
+    second = (await fam.shards[0].reserve_many([ReserveRequest(mine[1], 1, "k")]))[0]
+    assert second.outcome == Refused(Refusal.SOLD_OUT)
+    assert second.uncertain and not second.deal_sold_out
