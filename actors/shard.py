@@ -128,8 +128,13 @@ class ShardService:
 
     # -- commands ------------------------------------------------------------------
 
-    async def reserve_many(self, requests: list[ReserveRequest]) -> list[ReserveResult]:
+    async def reserve_many(
+        self, requests: list[ReserveRequest], payment_timeout_s: float | None = None
+    ) -> list[ReserveResult]:
+        """``payment_timeout_s`` comes from the caller's settings, so a changed setting
+        reaches shards that were started before the change."""
         now = self._clock.now()
+        timeout_s = payment_timeout_s if payment_timeout_s is not None else self._payment_timeout_s
 
         def reserve(ledger: Ledger, r: ReserveRequest) -> Outcome:
             return ledger.reserve(
@@ -138,7 +143,7 @@ class ShardService:
                 key=r.key,
                 order_id=self._new_order_id(),
                 now=now,
-                pay_by=now + self._payment_timeout_s,
+                pay_by=now + timeout_s,
             )
 
         outcomes = await self._run(lambda ledger: [reserve(ledger, r) for r in requests])

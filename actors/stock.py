@@ -71,8 +71,10 @@ class StockShard:
                     self._service = service
         return self._service
 
-    async def reserve_many(self, requests: list[ReserveRequest]) -> list[ReserveResult]:
-        return await (await self._ready()).reserve_many(requests)
+    async def reserve_many(
+        self, requests: list[ReserveRequest], payment_timeout_s: float | None = None
+    ) -> list[ReserveResult]:
+        return await (await self._ready()).reserve_many(requests, payment_timeout_s)
 
     async def pay(self, order_id: str, user_id: str) -> Outcome:
         return await (await self._ready()).pay(order_id, user_id)

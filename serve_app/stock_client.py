@@ -64,7 +64,10 @@ class StockRouter:
     async def reserve(
         self, deal: DealRecord, shard: int, requests: list[ReserveRequest]
     ) -> list[ReserveResult]:
-        (results,) = await self._call(self.handle(deal, shard).reserve_many.remote(requests))
+        handle = self.handle(deal, shard)
+        (results,) = await self._call(
+            handle.reserve_many.remote(requests, self._settings.payment_timeout_s)
+        )
         return results  # type: ignore[no-any-return]
 
     async def pay(self, deal: DealRecord, shard: int, order_id: str, user_id: str) -> Outcome:
