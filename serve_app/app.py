@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from fastapi import FastAPI
 from ray import serve
 from ray.serve import Application
 
 from cluster.settings import Settings
 from serve_app.api import create_api
 from serve_app.backends import Backends
+from serve_app.routes.purchase import PurchaseFastPath
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000)
@@ -23,8 +23,9 @@ class Storefront:
         self._settings = settings
         self._backends = Backends(settings)
 
-    def __serve_build_asgi_app__(self) -> FastAPI:
-        return create_api(self._settings, self._backends)
+    def __serve_build_asgi_app__(self) -> PurchaseFastPath:
+        api = create_api(self._settings, self._backends)
+        return PurchaseFastPath(api, self._settings.max_body_bytes)
 
     async def __del__(self) -> None:
         await self._backends.close()
