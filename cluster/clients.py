@@ -7,6 +7,7 @@ what a fault means (see ../docs/design.md, "Failure behaviour").
 from __future__ import annotations
 
 import aiomysql
+import pymysql
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -49,6 +50,22 @@ async def mysql_pool(settings: Settings, *, maxsize: int = 4) -> aiomysql.Pool:
         charset="utf8mb4",
         # A connection idle this long is replaced rather than found dead mid-request.
         pool_recycle=300,
+    )
+
+
+def mysql_connect(settings: Settings, *, database: str | None = None) -> pymysql.Connection:
+    """A blocking connection, for tools (migrations, the CLI), never for request paths.
+    ``database``: another database than the settings' (None: the settings' own)."""
+    addr = settings.mysql()
+    return pymysql.connect(
+        host=addr.host,
+        port=addr.port,
+        user=addr.user,
+        password=addr.password,
+        database=database if database is not None else addr.database,
+        connect_timeout=int(max(1, settings.call_timeout_s * 5)),
+        autocommit=True,
+        charset="utf8mb4",
     )
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pymysql
-
+from cluster.clients import mysql_connect
 from cluster.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -41,16 +40,7 @@ def apply_migrations(
     settings: Settings, *, database: str | None = None, directory: Path = MIGRATIONS_DIR
 ) -> list[int]:
     """Apply the migrations not yet recorded; return the versions applied now."""
-    addr = settings.mysql()
-    conn = pymysql.connect(
-        host=addr.host,
-        port=addr.port,
-        user=addr.user,
-        password=addr.password,
-        database=database or addr.database,
-        connect_timeout=int(max(1, settings.call_timeout_s * 5)),
-        autocommit=True,
-    )
+    conn = mysql_connect(settings, database=database)
     applied_now = []
     try:
         with conn.cursor() as cur:

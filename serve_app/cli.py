@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pymysql
 
+from cluster.clients import mysql_connect
 from cluster.settings import Settings, SettingsError
 from serve_app.auth import hash_password
 from serve_app.schemas import Credentials
@@ -34,15 +35,7 @@ def load_settings(environ: dict[str, str]) -> Settings:
 def create_admin(settings: Settings, username: str, password: str) -> str:
     """Create the admin, or make an existing user an admin with this password."""
     Credentials(username=username, password=password)  # the same rules as register
-    addr = settings.mysql()
-    conn = pymysql.connect(
-        host=addr.host,
-        port=addr.port,
-        user=addr.user,
-        password=addr.password,
-        database=addr.database,
-        autocommit=True,
-    )
+    conn = mysql_connect(settings)
     try:
         with conn.cursor() as cur:
             hashed = hash_password(password)

@@ -229,41 +229,36 @@ class Ledger:
 
     def confirm(self, order_id: str, *, now: float) -> Outcome:
         """Pay: held -> sold. Paying twice is fine; paying a cancelled order is not."""
-        txn = self._open()
-        current = self._orders.get(order_id)
-        if current is None:
-            return Refused(Refusal.UNKNOWN_ORDER)
-        if current.status is OrderStatus.PAID:
-            return Accepted(current, replayed=True)
-        if current.status is OrderStatus.CANCELLED:
-            return Refused(Refusal.ORDER_CANCELLED)
-        paid = replace(current, status=OrderStatus.PAID, paid_at=now)
-        self._touch(order_id)
-        self._drop(current)
-        self.held -= current.quantity
-        self.sold += current.quantity
-        self._put(paid)
-        txn.events.append(events.order_paid(self.deal_id, paid))
-        return Accepted(paid)
+        return self._settle(order_id, OrderStatus.PAID, now)
 
     def release(self, order_id: str, *, now: float) -> Outcome:
         """Cancel (by the buyer or the deadline): held -> available."""
+        return self._settle(order_id, OrderStatus.CANCELLED, now)
+
+    def _settle(self, order_id: str, target: OrderStatus, now: float) -> Outcome:
         txn = self._open()
         current = self._orders.get(order_id)
         if current is None:
             return Refused(Refusal.UNKNOWN_ORDER)
-        if current.status is OrderStatus.CANCELLED:
+        if current.status is target:
             return Accepted(current, replayed=True)
-        if current.status is OrderStatus.PAID:
-            return Refused(Refusal.ORDER_PAID)
-        cancelled = replace(current, status=OrderStatus.CANCELLED, cancelled_at=now)
+        if current.status is not OrderStatus.RESERVED:
+            paid = current.status is OrderStatus.PAID
+            return Refused(Refusal.ORDER_PAID if paid else Refusal.ORDER_CANCELLED)
         self._touch(order_id)
         self._drop(current)
         self.held -= current.quantity
-        self.available += current.quantity
-        self._put(cancelled)
-        txn.events.append(events.order_cancelled(self.deal_id, cancelled))
-        return Accepted(cancelled)
+        if target is OrderStatus.PAID:
+            settled = replace(current, status=target, paid_at=now)
+            self.sold += current.quantity
+            event = events.order_paid(self.deal_id, settled)
+        else:
+            settled = replace(current, status=target, cancelled_at=now)
+            self.available += current.quantity
+            event = events.order_cancelled(self.deal_id, settled)
+        self._put(settled)
+        txn.events.append(event)
+        return Accepted(settled)
 
     def add_stock(self, units: int) -> None:
         """Units arrive from the deal's pool (or the first allocation)."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import AsyncIterator
 
+import pytest
+import redis.asyncio as aioredis
+
+from cluster.clients import redis_client
 from cluster.local.service import LocalService
 from cluster.local.stack import SERVICES, local_service
 from cluster.settings import Settings
@@ -17,3 +21,10 @@ def owned(settings: Settings, name: str) -> LocalService:
     if address_name in settings.given:
         pytest.skip(f"{name} is external ({address_name}); this test stops and starts it")
     return local_service(settings, name)
+
+
+@pytest.fixture
+async def redis(stack: Settings) -> AsyncIterator[aioredis.Redis]:
+    client = redis_client(stack)
+    yield client
+    await client.aclose()

@@ -3,6 +3,7 @@
 import pymysql
 import pytest
 
+from cluster.clients import mysql_connect
 from cluster.migrate import apply_migrations, migrations
 from cluster.settings import Settings
 from tests.random_refs import suffix
@@ -36,15 +37,7 @@ EXPECTED_COLUMNS = {
 
 
 def connect(settings: Settings, database: str | None = None) -> pymysql.Connection:
-    addr = settings.mysql()
-    return pymysql.connect(
-        host=addr.host,
-        port=addr.port,
-        user=addr.user,
-        password=addr.password,
-        database=database,
-        autocommit=True,
-    )
+    return mysql_connect(settings, database=database or "")
 
 
 @pytest.fixture

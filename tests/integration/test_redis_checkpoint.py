@@ -11,17 +11,8 @@ from actors.adapters.redis_checkpoint import RedisCheckpointStore
 from actors.domain.ledger import Changes, Counts, OrderStatus, Reservation
 from actors.ports import Fenced, PoolShort
 from actors.shard import DealInfo, ReserveRequest, ShardService
-from cluster.clients import redis_client
-from cluster.settings import Settings
 from tests.fakes import CountingIds, FakeClock
 from tests.random_refs import suffix
-
-
-@pytest.fixture
-async def redis(stack: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = redis_client(stack)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

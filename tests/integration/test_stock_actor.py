@@ -15,18 +15,10 @@ from actors.domain.ledger import Accepted, Counts, Refusal, Refused
 from actors.ports import Fenced
 from actors.shard import DealInfo, ReserveRequest
 from actors.stock import shard_handle
-from cluster.clients import redis_client
 from cluster.settings import Settings
 from tests.random_refs import suffix
 
 pytestmark = pytest.mark.usefixtures("ray_driver")
-
-
-@pytest.fixture
-async def redis(stack: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = redis_client(stack)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
