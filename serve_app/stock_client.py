@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ray import serve
+from ray.exceptions import ActorDiedError
 
 from actors.adapters import redis_keys as keys
 from actors.domain.deals import shard_for_user
@@ -58,7 +59,9 @@ class StockRouter:
         if deal.deal_id in self._preheated:
             return
         await self._backends.redis.set(keys.pool(deal.deal_id), deal.stock, nx=True)
-        await self._call(*(self.handle(deal, n).counts.remote() for n in range(deal.shards)))
+        await self._call(
+            *(self.handle(deal, n).counts.remote() for n in range(deal.shards)), deal=deal
+        )
         self._preheated.add(deal.deal_id)
 
     async def reserve(
@@ -66,28 +69,41 @@ class StockRouter:
     ) -> list[ReserveResult]:
         handle = self.handle(deal, shard)
         (results,) = await self._call(
-            handle.reserve_many.remote(requests, self._settings.payment_timeout_s)
+            handle.reserve_many.remote(requests, self._settings.payment_timeout_s), deal=deal
         )
         return results  # type: ignore[no-any-return]
 
     async def pay(self, deal: DealRecord, shard: int, order_id: str, user_id: str) -> Outcome:
-        (outcome,) = await self._call(self.handle(deal, shard).pay.remote(order_id, user_id))
+        (outcome,) = await self._call(
+            self.handle(deal, shard).pay.remote(order_id, user_id), deal=deal
+        )
         return outcome  # type: ignore[no-any-return]
 
     async def cancel(self, deal: DealRecord, shard: int, order_id: str, user_id: str) -> Outcome:
-        (outcome,) = await self._call(self.handle(deal, shard).cancel.remote(order_id, user_id))
+        (outcome,) = await self._call(
+            self.handle(deal, shard).cancel.remote(order_id, user_id), deal=deal
+        )
         return outcome  # type: ignore[no-any-return]
 
     async def stats(self, deal: DealRecord) -> list[tuple[Counts, int]]:
         """(counts, cancelled orders) of every shard."""
         await self.preheat(deal)
         return list(
-            await self._call(*(self.handle(deal, n).stats.remote() for n in range(deal.shards)))
+            await self._call(
+                *(self.handle(deal, n).stats.remote() for n in range(deal.shards)), deal=deal
+            )
         )
 
-    async def _call(self, *refs: Any) -> list[Any]:
+    async def _call(self, *refs: Any, deal: DealRecord) -> list[Any]:
         try:
             return list(await asyncio.wait_for(asyncio.gather(*refs), self._timeout_s))
+        except ActorDiedError as exc:
+            # Ray restarts a crashed shard itself; one that is gone for good (killed by
+            # an operator) is made anew from its checkpoint on the next call.
+            self._preheated.discard(deal.deal_id)
+            for shard in range(deal.shards):
+                self._handles.pop((deal.deal_id, shard), None)
+            raise ShardUnavailable(f"a shard of {deal.deal_id} is gone: {exc}") from exc
         except Exception as exc:
             raise ShardUnavailable(f"{type(exc).__name__}: {exc}") from exc
 

@@ -194,3 +194,30 @@ async def test_someone_elses_order_is_404(stack, api, deal, buyer) -> None:
     stranger = token(stack, f"stranger-{suffix()}")
     response = await api.get(f"/api/orders/{order_id}", headers=bearer(stranger))
     assert_error(response, 404, "unknown_order")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.usefixtures("ray_driver")
+async def test_a_shard_killed_for_good_is_made_anew_from_its_checkpoint(
+    stack, api, admin_token, deal, buyer
+) -> None:
+    import ray
+
+    from cluster import names
+
+    first = await purchase(api, deal["deal_id"], buyer, "before")
+    assert first.status_code == 201
+    for n in range(stack.shards_per_deal):
+        ray.kill(ray.get_actor(names.stock_shard(deal["deal_id"], n), namespace=names.NAMESPACE))
+    statuses = []
+    for attempt in range(10):  # the first call may find the dead handle: 503, then retry
+        response = await purchase(api, deal["deal_id"], buyer, "after")
+        statuses.append(response.status_code)
+        if response.status_code != 503:
+            break
+        await asyncio.sleep(0.2 * attempt)
+    assert statuses[-1] == 201, statuses
+    again = await purchase(api, deal["deal_id"], buyer, "before")
+    assert again.status_code == 200 and again.json() == first.json()
+    figures = await stats(api, admin_token, deal["deal_id"])
+    assert (figures["held"], figures["available"]) == (2, 8)

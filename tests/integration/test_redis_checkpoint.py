@@ -11,7 +11,7 @@ from actors.adapters.redis_checkpoint import RedisCheckpointStore
 from actors.domain.ledger import Changes, Counts, OrderStatus, Reservation
 from actors.ports import Fenced, PoolShort
 from actors.shard import DealInfo, ReserveRequest, ShardService
-from tests.fakes import CountingIds, FakeClock
+from actors.stock import SystemClock, new_order_id
 from tests.random_refs import suffix
 
 
@@ -67,12 +67,12 @@ async def test_shard_service_survives_a_restart_on_real_redis(redis, deal_id) ->
     await redis.set(keys.pool(deal_id), 6)
     deal = DealInfo(deal_id, stock=6, per_user_limit=2, price_cents=100, shards=1)
 
-    class NoSiblings:
+    class NoSiblings:  # a deal of one shard has none to ask
         async def donate(self, shard: int, at_least: int) -> int:
             return 0
 
     def service() -> ShardService:
-        return ShardService(deal, 0, store, NoSiblings(), FakeClock(), CountingIds(suffix()), 900)
+        return ShardService(deal, 0, store, NoSiblings(), SystemClock(), new_order_id, 900)
 
     first = service()
     await first.start()
