@@ -10,6 +10,7 @@ from serve_app.backends import Backends
 from serve_app.catalog import Catalog
 from serve_app.errors import install_error_handlers
 from serve_app.limits import BodySizeLimit
+from serve_app.payments import SimulatedPayments
 from serve_app.protection import Protection
 from serve_app.routes import admin, auth, deals, orders, purchase, system
 from serve_app.sold_out import SoldOutBoard
@@ -31,6 +32,7 @@ def create_api(settings: Settings, backends: Backends) -> FastAPI:
     api.state.stock = stock
     api.state.purchaser = Purchaser(stock, settings)
     api.state.protection = Protection(settings)
+    api.state.payments = SimulatedPayments()
     api.state.sold_out = SoldOutBoard(backends.redis)
     install_error_handlers(api)
     for module in (system, auth, deals, purchase, orders, admin):
