@@ -39,3 +39,24 @@ class CheckpointStore(Protocol):
     async def pool(self, deal_id: str) -> int: ...
 
     async def commit(self, deal_id: str, shard: int, epoch: int, changes: Changes) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    entry_id: str  # the stream's id, to delete it once Kafka has it
+    order_id: str  # the Kafka key: one order's events stay in order on one partition
+    payload: bytes  # the event, versioned JSON, as the shard wrote it
+
+
+class Outbox(Protocol):
+    async def deals(self) -> list[str]: ...
+
+    async def read(self, deal_id: str, limit: int) -> list[OutboxEntry]: ...
+
+    async def acknowledge(self, deal_id: str, entry_ids: list[str]) -> None: ...
+
+
+class EventPublisher(Protocol):
+    async def publish(self, entries: list[OutboxEntry]) -> None:
+        """Return only when the broker has acknowledged every entry (acks=all)."""
+        ...

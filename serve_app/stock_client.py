@@ -58,7 +58,10 @@ class StockRouter:
         """Put the stock in the deal's pool (once, ever) and start every shard."""
         if deal.deal_id in self._preheated:
             return
-        await self._backends.redis.set(keys.pool(deal.deal_id), deal.stock, nx=True)
+        async with self._backends.redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.pool(deal.deal_id), deal.stock, nx=True)
+            pipe.sadd(keys.OUTBOXES, deal.deal_id)  # the relay drains this deal's outbox
+            await pipe.execute()
         await self._call(
             *(self.handle(deal, n).counts.remote() for n in range(deal.shards)), deal=deal
         )

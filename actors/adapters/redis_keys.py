@@ -33,6 +33,9 @@ ORDER_INDEX = "fs:order-deal"
 checkpoint writes outside its deal's slot: a Redis Cluster would need it moved (e.g.
 into the order id itself)."""
 
+OUTBOXES = "fs:outboxes"
+"""Set of the deals whose shards may write order events (registered at preheat)."""
+
 DEALS = "fs:deals"
 """Sorted set of the preheated deals' ids, scored by their end (epoch seconds)."""
 

@@ -1,0 +1,32 @@
+"""The shards' outboxes in Redis: one stream per deal, registered in ``fs:outboxes``."""
+
+from __future__ import annotations
+
+import json
+
+import redis.asyncio as aioredis
+
+from actors.adapters import redis_keys as keys
+from actors.ports import OutboxEntry
+
+
+class RedisOutbox:
+    def __init__(self, client: aioredis.Redis, registry: str = keys.OUTBOXES) -> None:
+        self._redis = client
+        self._registry = registry
+
+    async def deals(self) -> list[str]:
+        return sorted(d.decode() for d in await self._redis.smembers(self._registry))
+
+    async def read(self, deal_id: str, limit: int) -> list[OutboxEntry]:
+        # Acknowledged entries are deleted, so the stream's head is the oldest unsent one.
+        rows = await self._redis.xrange(keys.outbox(deal_id), "-", "+", count=limit)
+        entries = []
+        for entry_id, fields in rows:
+            payload = fields[b"event"]
+            entries.append(OutboxEntry(entry_id.decode(), json.loads(payload)["order_id"], payload))
+        return entries
+
+    async def acknowledge(self, deal_id: str, entry_ids: list[str]) -> None:
+        if entry_ids:
+            await self._redis.xdel(keys.outbox(deal_id), *entry_ids)

@@ -1,0 +1,39 @@
+"""The outbox relay: moves order events from the shards' Redis outboxes to Kafka.
+
+At least once, never lost: an entry leaves the outbox only after Kafka acknowledged it
+(``acks=all``, idempotent producer). A crash between the two re-sends it; the sink's
+idempotent writes absorb the copy. Within a deal the outbox is read in order, and the
+events of one order share a Kafka key, so they reach one partition in order.
+
+No Ray here (actors/orders.py wraps it): it is driven by ``drain_once`` in tests.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from actors.ports import EventPublisher, Outbox
+
+logger = logging.getLogger("flashsale.relay")
+
+
+class OutboxRelay:
+    def __init__(self, outbox: Outbox, publisher: EventPublisher, batch: int = 500) -> None:
+        self._outbox = outbox
+        self._publisher = publisher
+        self._batch = batch
+
+    async def drain_once(self) -> int:
+        """Send what every outbox holds now; return how many events went to Kafka."""
+        sent = 0
+        for deal_id in await self._outbox.deals():
+            while True:
+                entries = await self._outbox.read(deal_id, self._batch)
+                if not entries:
+                    break
+                await self._publisher.publish(entries)
+                await self._outbox.acknowledge(deal_id, [e.entry_id for e in entries])
+                sent += len(entries)
+                if len(entries) < self._batch:
+                    break
+        return sent
