@@ -3,6 +3,7 @@
 NAMESPACE = "flashsale"
 SERVE_APP = "flashsale"
 INGRESS_DEPLOYMENT = "Storefront"
+ORDER_PUBLISHER = "order-publisher"
 
 
 def stock_shard(deal_id: str, shard: int) -> str:

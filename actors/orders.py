@@ -1,0 +1,76 @@
+"""OrderPublisher: the Ray actor that keeps the outbox relay running.
+
+Detached and named, restarted by Ray; its drain loop starts with the actor (an async
+actor's constructor runs on its event loop), so a restart resumes the relay by itself.
+Kafka down: the loop backs off and retries; the outboxes hold the events meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import ray
+
+from actors.adapters.kafka_publisher import KafkaEventPublisher
+from actors.adapters.redis_outbox import RedisOutbox
+from actors.relay import OutboxRelay
+from cluster import names
+from cluster.clients import kafka_producer, redis_client
+from cluster.settings import Settings
+
+logger = logging.getLogger("flashsale.publisher")
+_IDLE_S = 0.05
+_MAX_BACKOFF_S = 5.0
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class OrderPublisher:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._sent = 0
+        self._last_error = ""
+        self._last_drain = 0.0
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        redis = redis_client(self._settings)
+        outbox = RedisOutbox(redis)
+        backoff = _IDLE_S
+        while True:
+            producer = kafka_producer(self._settings)
+            try:
+                await producer.start()
+                relay = OutboxRelay(
+                    outbox, KafkaEventPublisher(producer, self._settings.kafka_orders_topic)
+                )
+                while True:
+                    sent = await relay.drain_once()
+                    self._sent += sent
+                    self._last_drain = time.time()
+                    backoff = _IDLE_S
+                    if not sent:
+                        await asyncio.sleep(_IDLE_S)
+            except Exception as exc:  # noqa: BLE001 -- Kafka or Redis away: back off, retry
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                logger.warning("relay stopped (%s); retrying in %.2fs", self._last_error, backoff)
+            finally:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF_S)
+
+    async def stats(self) -> dict[str, Any]:
+        return {"sent": self._sent, "last_error": self._last_error, "last_drain": self._last_drain}
+
+
+def publisher_handle(settings: Settings) -> Any:
+    return OrderPublisher.options(
+        name=names.ORDER_PUBLISHER,
+        namespace=names.NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+    ).remote(settings)

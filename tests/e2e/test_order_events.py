@@ -1,0 +1,46 @@
+"""A purchase, a payment and a cancel reach Kafka's orders topic through the relay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from cluster.clients import kafka_consumer
+from cluster.settings import Settings
+from tests.e2e.api_client import bearer, create_deal, purchase, token
+from tests.random_refs import suffix
+
+
+@pytest.mark.timeout(120)
+async def test_order_events_reach_the_orders_topic(stack: Settings, api, admin_token) -> None:
+    deal = await create_deal(api, admin_token, stock=5, limit=2)
+    buyer = token(stack, f"b-{suffix()}")
+    paid = (await purchase(api, deal["deal_id"], buyer, "one")).json()["order_id"]
+    dropped = (await purchase(api, deal["deal_id"], buyer, "two")).json()["order_id"]
+    assert (await api.post(f"/api/orders/{paid}/pay", headers=bearer(buyer))).status_code == 200
+    assert (
+        await api.post(f"/api/orders/{dropped}/cancel", headers=bearer(buyer))
+    ).status_code == 200
+
+    wanted = {(paid, "created"), (paid, "paid"), (dropped, "created"), (dropped, "cancelled")}
+    seen: list[tuple[str, str]] = []
+    consumer = kafka_consumer(stack, stack.kafka_orders_topic, group_id=None)
+    await consumer.start()
+    try:
+        async with asyncio.timeout(60):
+            while not wanted <= set(seen):
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for r in records:
+                        event = json.loads(r.value)
+                        if event["deal_id"] == deal["deal_id"]:
+                            assert r.key.decode() == event["order_id"]
+                            assert event["v"] == 1
+                            seen.append((event["order_id"], event["type"]))
+    finally:
+        await consumer.stop()
+    for order_id in (paid, dropped):
+        kinds = [kind for o, kind in seen if o == order_id]
+        assert kinds[0] == "created"
