@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from actors.domain.ledger import Changes, Counts, Reservation
 
@@ -59,4 +59,18 @@ class Outbox(Protocol):
 class EventPublisher(Protocol):
     async def publish(self, entries: list[OutboxEntry]) -> None:
         """Return only when the broker has acknowledged every entry (acks=all)."""
+        ...
+
+
+class EventSource(Protocol):
+    async def fetch(self, max_records: int, wait_ms: int) -> list[dict[str, Any]]: ...
+
+    async def commit(self) -> None:
+        """Mark everything fetched so far as done (only after it is durable downstream)."""
+        ...
+
+
+class OrderStore(Protocol):
+    async def apply(self, events: list[dict[str, Any]]) -> None:
+        """Write the events' orders in one transaction; replaying any of them is harmless."""
         ...

@@ -224,7 +224,9 @@ class Ledger:
         self.available -= quantity
         self.held += quantity
         self._put(reservation)
-        txn.events.append(events.order_created(self.deal_id, reservation, self.price_cents))
+        txn.events.append(
+            events.order_event(events.CREATED, self.deal_id, reservation, self.price_cents)
+        )
         return Accepted(reservation)
 
     def confirm(self, order_id: str, *, now: float) -> Outcome:
@@ -251,13 +253,13 @@ class Ledger:
         if target is OrderStatus.PAID:
             settled = replace(current, status=target, paid_at=now)
             self.sold += current.quantity
-            event = events.order_paid(self.deal_id, settled)
+            kind = events.PAID
         else:
             settled = replace(current, status=target, cancelled_at=now)
             self.available += current.quantity
-            event = events.order_cancelled(self.deal_id, settled)
+            kind = events.CANCELLED
         self._put(settled)
-        txn.events.append(event)
+        txn.events.append(events.order_event(kind, self.deal_id, settled, self.price_cents))
         return Accepted(settled)
 
     def add_stock(self, units: int) -> None:

@@ -64,8 +64,11 @@ def test_reserve_moves_available_to_held_and_emits_created() -> None:
             "user_id": "u1",
             "quantity": 2,
             "amount_cents": 1000,
+            "status": "reserved",
             "created_at": 1.0,
             "pay_by": 901.0,
+            "paid_at": None,
+            "cancelled_at": None,
         }
     ]
 

@@ -1,0 +1,39 @@
+"""Order events from Kafka for the sink: batches by ``getmany``, manual offset commits."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+logger = logging.getLogger("flashsale.sink")
+
+
+class KafkaEventSource:
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+        self.skipped = 0
+
+    async def fetch(self, max_records: int, wait_ms: int) -> list[dict[str, Any]]:
+        batches = await self._consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
+        events = []
+        for records in batches.values():
+            for record in records:
+                try:
+                    event = json.loads(record.value)
+                    if event.get("v") != 1 or "order_id" not in event:
+                        raise ValueError(f"unknown event version or shape: {event!r:.200}")
+                except ValueError:
+                    # A malformed event must not stop the pipeline; it is logged and counted.
+                    self.skipped += 1
+                    logger.error(
+                        "skipping event at %s/%s", record.partition, record.offset, exc_info=True
+                    )
+                    continue
+                events.append(event)
+        return events
+
+    async def commit(self) -> None:
+        await self._consumer.commit()

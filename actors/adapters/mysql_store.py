@@ -1,0 +1,60 @@
+"""Orders into MySQL: one transaction per batch, statements that a replay cannot change.
+
+Every event carries the whole order, so each is an upsert. A status only moves forward:
+`reserved` never overwrites `paid` or `cancelled` (a replayed or late `created`), and the
+first `paid_at` / `cancelled_at` stays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+import aiomysql
+
+_UPSERT = (
+    "INSERT INTO orders (order_id, deal_id, user_id, quantity, amount_cents, status,"
+    " created_at, pay_by, paid_at, cancelled_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON DUPLICATE KEY UPDATE"
+    " status = IF(VALUES(status) = 'reserved', status, VALUES(status)),"
+    " paid_at = COALESCE(paid_at, VALUES(paid_at)),"
+    " cancelled_at = COALESCE(cancelled_at, VALUES(cancelled_at))"
+)
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
+
+
+def _row(e: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        e["order_id"],
+        e["deal_id"],
+        e["user_id"],
+        e["quantity"],
+        e["amount_cents"],
+        e["status"],
+        _dt(e["created_at"]),
+        _dt(e["pay_by"]),
+        _dt(e["paid_at"]),
+        _dt(e["cancelled_at"]),
+    )
+
+
+class MysqlOrderStore:
+    def __init__(self, pool: aiomysql.Pool) -> None:
+        self._pool = pool
+
+    async def apply(self, events: list[dict[str, Any]]) -> None:
+        async with self._pool.acquire() as conn:
+            try:
+                async with conn.cursor() as cur:
+                    # Rows in event order: one order's later event updates its earlier one.
+                    await cur.executemany(_UPSERT, [_row(e) for e in events])
+                await conn.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):  # a dead connection cannot roll back
+                    await conn.rollback()
+                raise
