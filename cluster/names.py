@@ -4,6 +4,7 @@ NAMESPACE = "flashsale"
 SERVE_APP = "flashsale"
 INGRESS_DEPLOYMENT = "Storefront"
 ORDER_PUBLISHER = "order-publisher"
+ORDER_SINK = "order-sink"
 
 
 def stock_shard(deal_id: str, shard: int) -> str:

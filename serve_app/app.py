@@ -9,6 +9,7 @@ from ray import serve
 from ray.serve import Application
 
 from actors.orders import publisher_handle
+from actors.sink_actor import sink_handle
 from cluster.settings import Settings
 from serve_app.api import create_api
 from serve_app.backends import Backends
@@ -23,8 +24,9 @@ class Storefront:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._backends = Backends(settings)
-        # The relay of order events runs once per cluster; every replica makes sure.
+        # The order pipeline's actors run once per cluster; every replica makes sure.
         self._publisher = publisher_handle(settings)
+        self._sink = sink_handle(settings)
 
     def __serve_build_asgi_app__(self) -> PurchaseFastPath:
         api = create_api(self._settings, self._backends)

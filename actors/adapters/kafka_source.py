@@ -9,6 +9,21 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 logger = logging.getLogger("flashsale.sink")
+# What the sink writes from every event (actors/domain/events.py, version 1).
+REQUIRED = frozenset(
+    (
+        "order_id",
+        "deal_id",
+        "user_id",
+        "quantity",
+        "amount_cents",
+        "status",
+        "created_at",
+        "pay_by",
+        "paid_at",
+        "cancelled_at",
+    )
+)
 
 
 class KafkaEventSource:
@@ -23,10 +38,15 @@ class KafkaEventSource:
             for record in records:
                 try:
                     event = json.loads(record.value)
-                    if event.get("v") != 1 or "order_id" not in event:
+                    if (
+                        not isinstance(event, dict)
+                        or event.get("v") != 1
+                        or not REQUIRED <= event.keys()
+                    ):
                         raise ValueError(f"unknown event version or shape: {event!r:.200}")
                 except ValueError:
-                    # A malformed event must not stop the pipeline; it is logged and counted.
+                    # A malformed event must not stop the pipeline (it would be retried
+                    # forever); it is logged and counted.
                     self.skipped += 1
                     logger.error(
                         "skipping event at %s/%s", record.partition, record.offset, exc_info=True

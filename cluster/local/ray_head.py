@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from cluster import names
 from cluster.local.procs import (
     BringUpError,
     log,
@@ -197,10 +198,31 @@ def deploy_serve(settings: Settings, head: RayHead) -> None:
     if deployed.exists() and deployed.read_text() == text and healthz(settings) is not None:
         return
     target.write_text(text)
+    retire_detached_actors(settings)
     log("deploying the Serve app")
     run([ray_bin("serve"), "deploy", str(target), "--address", head.dashboard_url], timeout_s=120)
     wait_until(lambda: _app_running(head), "the Serve app", 300, _latest_serve_log(head))
     deployed.write_text(text)
+
+
+def retire_detached_actors(settings: Settings) -> None:
+    """Stop flashsale's detached actors so that a redeploy's code and settings reach them.
+
+    Detached actors outlive a Serve redeploy. They keep nothing that matters in memory
+    (shards reload their checkpoint, the publisher and the sink resume from Redis and
+    Kafka), so the new replicas simply make them anew.
+    """
+    script = (
+        "import ray\n"
+        "from ray.util.state import list_actors\n"
+        f"ray.init(address={settings.ray_address!r}, namespace={names.NAMESPACE!r},"
+        " logging_level='error', log_to_driver=False)\n"
+        f"for a in list_actors(filters=[('ray_namespace', '=', {names.NAMESPACE!r}),"
+        " ('state', '=', 'ALIVE')], limit=10000):\n"
+        "    if a.name:\n"
+        "        ray.kill(ray.get_actor(a.name))\n"
+    )
+    run([sys.executable, "-c", script], timeout_s=120)
 
 
 def _app_running(head: RayHead) -> bool:

@@ -44,3 +44,31 @@ async def test_order_events_reach_the_orders_topic(stack: Settings, api, admin_t
     for order_id in (paid, dropped):
         kinds = [kind for o, kind in seen if o == order_id]
         assert kinds[0] == "created"
+
+
+@pytest.mark.timeout(120)
+async def test_the_mysql_record_follows_within_seconds(stack: Settings, api, admin_token) -> None:
+    from cluster.clients import mysql_pool
+
+    deal = await create_deal(api, admin_token, stock=5, limit=2, price_cents=250)
+    buyer = token(stack, f"b-{suffix()}")
+    kept = (await purchase(api, deal["deal_id"], buyer, "one", quantity=2)).json()["order_id"]
+    assert (await api.post(f"/api/orders/{kept}/pay", headers=bearer(buyer))).status_code == 200
+    pool = await mysql_pool(stack)
+    try:
+        row = None
+        async with asyncio.timeout(30):
+            while row is None or row[1] != "paid":
+                async with pool.acquire() as conn, conn.cursor() as cur:
+                    await cur.execute(
+                        "SELECT deal_id, status, quantity, amount_cents, paid_at IS NOT NULL"
+                        " FROM orders WHERE order_id = %s",
+                        (kept,),
+                    )
+                    row = await cur.fetchone()
+                    await conn.commit()  # a fresh snapshot on the next read
+                await asyncio.sleep(0.2)
+        assert row == (deal["deal_id"], "paid", 2, 500, 1)
+    finally:
+        pool.close()
+        await pool.wait_closed()

@@ -112,3 +112,31 @@ async def test_events_become_one_row_each_and_a_replay_changes_nothing(stack: Se
     finally:
         await admin.delete_topics([name])
         await admin.close()
+
+
+@pytest.mark.timeout(120)
+async def test_events_of_the_wrong_shape_are_skipped_not_retried_forever(stack: Settings) -> None:
+
+    name = topic("sink-bad")
+    admin = kafka_admin(stack)
+    await admin.start()
+    await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
+    good = event("created", f"{suffix()}-good", "reserved")
+    producer = kafka_producer(stack)
+    await producer.start()
+    try:
+        for payload in (
+            b'{"v": 1, "order_id": "x"}',
+            b"[1, 2]",
+            b'{"v": 2}',
+            json.dumps(good).encode(),
+        ):
+            await producer.send_and_wait(name, payload, key=b"k")
+    finally:
+        await producer.stop()
+    try:
+        assert await drain(stack, name, f"g-{suffix()}", expected=1) == 1
+        assert (await rows(stack, [good["order_id"]]))[good["order_id"]][0] == "reserved"
+    finally:
+        await admin.delete_topics([name])
+        await admin.close()
