@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from cluster.clients import redis_client
+from cluster.clients import kafka_admin, redis_client
 from cluster.local.service import LocalService
 from cluster.local.stack import SERVICES, local_service
 from cluster.settings import Settings
@@ -28,3 +28,19 @@ async def redis(stack: Settings) -> AsyncIterator[aioredis.Redis]:
     client = redis_client(stack)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def kafka_topic(stack: Settings) -> AsyncIterator[str]:
+    """A topic of the test's own (3 partitions), deleted afterwards."""
+    from aiokafka.admin import NewTopic
+
+    from tests.random_refs import topic
+
+    name = topic("test")
+    admin = kafka_admin(stack)
+    await admin.start()
+    await admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
+    yield name
+    await admin.delete_topics([name])
+    await admin.close()

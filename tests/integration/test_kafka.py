@@ -7,17 +7,11 @@ import pytest
 
 from cluster.clients import kafka_admin, kafka_consumer, kafka_producer
 from cluster.settings import Settings
-from tests.random_refs import topic
 
 
 @pytest.mark.timeout(120)
-async def test_round_trip_keeps_order_per_key(stack: Settings) -> None:
-    from aiokafka.admin import NewTopic
-
-    name = topic("roundtrip")
-    admin = kafka_admin(stack)
-    await admin.start()
-    await admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
+async def test_round_trip_keeps_order_per_key(stack: Settings, kafka_topic: str) -> None:
+    name = kafka_topic
     producer = kafka_producer(stack)
     consumer = kafka_consumer(stack, name, group_id=f"g-{name}")
     try:
@@ -41,8 +35,6 @@ async def test_round_trip_keeps_order_per_key(stack: Settings) -> None:
     finally:
         await consumer.stop()
         await producer.stop()
-        await admin.delete_topics([name])
-        await admin.close()
 
 
 @pytest.mark.timeout(60)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from aiokafka.admin import NewTopic
 
 from actors.adapters import redis_keys as keys
 from actors.adapters.kafka_publisher import KafkaEventPublisher
@@ -17,25 +15,14 @@ from actors.adapters.redis_outbox import RedisOutbox
 from actors.relay import OutboxRelay
 from actors.shard import DealInfo, ReserveRequest, ShardService
 from actors.stock import SystemClock, new_order_id
-from cluster.clients import kafka_admin, kafka_consumer, kafka_producer
+from cluster.clients import kafka_consumer, kafka_producer
 from cluster.settings import Settings
-from tests.random_refs import suffix, topic
+from tests.random_refs import suffix
 
 
 class NoSiblings:  # a deal of one shard has none to ask
     async def donate(self, shard: int, at_least: int) -> int:
         return 0
-
-
-@pytest.fixture
-async def kafka_topic(stack: Settings) -> AsyncIterator[str]:
-    name = topic("relay")
-    admin = kafka_admin(stack)
-    await admin.start()
-    await admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
-    yield name
-    await admin.delete_topics([name])
-    await admin.close()
 
 
 async def sell(redis: aioredis.Redis, deal_id: str) -> list[str]:

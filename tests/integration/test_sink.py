@@ -6,14 +6,13 @@ import json
 import time
 
 import pytest
-from aiokafka.admin import NewTopic
 
 from actors.adapters.kafka_source import KafkaEventSource
 from actors.adapters.mysql_store import MysqlOrderStore
 from actors.sink import OrderSinkLoop
-from cluster.clients import kafka_admin, kafka_consumer, kafka_producer, mysql_pool
+from cluster.clients import kafka_consumer, kafka_producer, mysql_pool
 from cluster.settings import Settings
-from tests.random_refs import suffix, topic
+from tests.random_refs import suffix
 
 
 def event(kind: str, order_id: str, status: str, **extra: object) -> dict:
@@ -34,6 +33,19 @@ def event(kind: str, order_id: str, status: str, **extra: object) -> dict:
     }
     base.update(extra)
     return base
+
+
+async def produce(stack: Settings, name: str, payloads: list[bytes | dict]) -> None:
+    """Raw bytes go as they are (to test junk); dicts as JSON keyed by their order id."""
+    producer = kafka_producer(stack)
+    await producer.start()
+    try:
+        for p in payloads:
+            value = p if isinstance(p, bytes) else json.dumps(p).encode()
+            key = (p["order_id"] if isinstance(p, dict) else "junk").encode()
+            await producer.send_and_wait(name, value, key=key)
+    finally:
+        await producer.stop()
 
 
 async def drain(stack: Settings, name: str, group: str, expected: int) -> int:
@@ -70,15 +82,14 @@ async def rows(stack: Settings, order_ids: list[str]) -> dict[str, tuple]:
 
 
 @pytest.mark.timeout(120)
-async def test_events_become_one_row_each_and_a_replay_changes_nothing(stack: Settings) -> None:
-    name = topic("sink")
-    admin = kafka_admin(stack)
-    await admin.start()
-    await admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
+async def test_events_become_one_row_each_and_a_replay_changes_nothing(
+    stack: Settings, kafka_topic: str
+) -> None:
+    name = kafka_topic
     run = suffix()
     kept, paid, dropped, early = (f"{run}-{n}" for n in ("kept", "paid", "dropped", "early"))
     now = time.time()
-    events = [
+    events: list[bytes | dict] = [
         event("created", kept, "reserved"),
         event("created", paid, "reserved"),
         event("paid", paid, "paid", paid_at=now),
@@ -88,55 +99,26 @@ async def test_events_become_one_row_each_and_a_replay_changes_nothing(stack: Se
         event("created", early, "reserved"),
         b"not json at all",
     ]
-    producer = kafka_producer(stack)
-    await producer.start()
-    try:
-        for e in events:
-            payload = e if isinstance(e, bytes) else json.dumps(e).encode()
-            key = (e["order_id"] if isinstance(e, dict) else "junk").encode()
-            await producer.send_and_wait(name, payload, key=key)
-    finally:
-        await producer.stop()
-    try:
-        assert await drain(stack, name, f"g-{run}", expected=7) == 7
-        expected = {
-            kept: ("reserved", 2, 0, 0),
-            paid: ("paid", 2, 1, 0),
-            dropped: ("cancelled", 2, 0, 1),
-            early: ("paid", 2, 1, 0),
-        }
-        assert await rows(stack, list(expected)) == expected
-        # Another group reads it all again from the start: nothing changes.
-        assert await drain(stack, name, f"g2-{run}", expected=7) == 7
-        assert await rows(stack, list(expected)) == expected
-    finally:
-        await admin.delete_topics([name])
-        await admin.close()
+    await produce(stack, name, events)
+    assert await drain(stack, name, f"g-{run}", expected=7) == 7
+    expected = {
+        kept: ("reserved", 2, 0, 0),
+        paid: ("paid", 2, 1, 0),
+        dropped: ("cancelled", 2, 0, 1),
+        early: ("paid", 2, 1, 0),
+    }
+    assert await rows(stack, list(expected)) == expected
+    # Another group reads it all again from the start: nothing changes.
+    assert await drain(stack, name, f"g2-{run}", expected=7) == 7
+    assert await rows(stack, list(expected)) == expected
 
 
 @pytest.mark.timeout(120)
-async def test_events_of_the_wrong_shape_are_skipped_not_retried_forever(stack: Settings) -> None:
-
-    name = topic("sink-bad")
-    admin = kafka_admin(stack)
-    await admin.start()
-    await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
+async def test_events_of_the_wrong_shape_are_skipped_not_retried_forever(
+    stack: Settings, kafka_topic: str
+) -> None:
     good = event("created", f"{suffix()}-good", "reserved")
-    producer = kafka_producer(stack)
-    await producer.start()
-    try:
-        for payload in (
-            b'{"v": 1, "order_id": "x"}',
-            b"[1, 2]",
-            b'{"v": 2}',
-            json.dumps(good).encode(),
-        ):
-            await producer.send_and_wait(name, payload, key=b"k")
-    finally:
-        await producer.stop()
-    try:
-        assert await drain(stack, name, f"g-{suffix()}", expected=1) == 1
-        assert (await rows(stack, [good["order_id"]]))[good["order_id"]][0] == "reserved"
-    finally:
-        await admin.delete_topics([name])
-        await admin.close()
+    junk: list[bytes | dict] = [b'{"v": 1, "order_id": "x"}', b"[1, 2]", b'{"v": 2}']
+    await produce(stack, kafka_topic, [*junk, good])
+    assert await drain(stack, kafka_topic, f"g-{suffix()}", expected=1) == 1
+    assert (await rows(stack, [good["order_id"]]))[good["order_id"]][0] == "reserved"
