@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from actors.domain.ledger import Changes, Counts, Reservation
+from actors.domain.ledger import Changes, Counts, Outcome, Reservation
+from actors.domain.timers import Timer
 
 
 class StoreError(Exception):
@@ -18,6 +19,11 @@ class Fenced(StoreError):
     """Another copy of this shard took over (a newer epoch): this copy must stop selling."""
 
     retriable = False
+
+
+class OutboxFull(StoreError):
+    """The deal's outbox holds as many events as allowed (Kafka is behind or away):
+    the write was refused whole; writes that create no order may go on."""
 
 
 class PoolShort(StoreError):
@@ -73,4 +79,28 @@ class EventSource(Protocol):
 class OrderStore(Protocol):
     async def apply(self, events: list[dict[str, Any]]) -> None:
         """Write the events' orders in one transaction; replaying any of them is harmless."""
+        ...
+
+
+class Timers(Protocol):
+    async def schedule(self, timer: Timer, at: float) -> None: ...
+
+    async def due(self, now: float, limit: int) -> list[tuple[str, float]]:
+        """(member, when) of the timers due by ``now``, earliest first."""
+        ...
+
+    async def done(self, member: str) -> None: ...
+
+    async def postpone(self, member: str, at: float) -> None: ...
+
+
+class ClockActions(Protocol):
+    """What the DealClock's timers do; each must be harmless when done twice."""
+
+    async def preheat(self, deal_id: str) -> None: ...
+
+    async def expire(self, deal_id: str, shard: int, order_id: str) -> Outcome: ...
+
+    async def retire(self, deal_id: str) -> bool:
+        """Stop the deal's shards if none holds an unpaid order; False: not yet."""
         ...

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from actors.domain.deals import split_stock
 from actors.domain.ledger import Counts, Ledger, OrderStatus, Outcome, Refusal, Refused, Reservation
-from actors.ports import CheckpointStore, Fenced, PoolShort, StoreError
+from actors.ports import CheckpointStore, Fenced, OutboxFull, PoolShort, StoreError
 
 logger = logging.getLogger("flashsale.shard")
 T = TypeVar("T")
@@ -51,6 +51,13 @@ class ReserveResult:
     # With a refusal of SOLD_OUT: a sibling did not answer, so whether the deal has
     # stock left is unknown; the caller should say "retry", not "sold out".
     uncertain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    command: Callable[[Ledger], Any]
+    future: asyncio.Future[Any]
+    creates: bool
 
 
 class Siblings(Protocol):
@@ -87,7 +94,7 @@ class ShardService:
         # A write whose outcome is unknown (connection lost mid-call) may have landed:
         # memory is then not to be trusted until reloaded from the checkpoint.
         self._stale = False
-        self._queue: list[tuple[Callable[[Ledger], Any], asyncio.Future[Any]]] = []
+        self._queue: list[_Queued] = []
         self._committer: asyncio.Task[None] | None = None
         self._refill_lock = asyncio.Lock()
 
@@ -146,14 +153,16 @@ class ShardService:
                 pay_by=now + timeout_s,
             )
 
-        outcomes = await self._run(lambda ledger: [reserve(ledger, r) for r in requests])
+        outcomes = await self._run(
+            lambda ledger: [reserve(ledger, r) for r in requests], creates=True
+        )
         short = [i for i, o in enumerate(outcomes) if o == Refused(Refusal.SOLD_OUT)]
         found: bool | None = True
         if short:
             found = await self._refill(sum(requests[i].quantity for i in short))
             if found:
                 retried = await self._run(
-                    lambda ledger: [reserve(ledger, requests[i]) for i in short]
+                    lambda ledger: [reserve(ledger, requests[i]) for i in short], creates=True
                 )
                 for i, outcome in zip(short, retried, strict=True):
                     outcomes[i] = outcome
@@ -172,8 +181,8 @@ class ShardService:
         return await self._run(lambda ledger: self._owned(ledger, order_id, user_id, "cancel"))
 
     async def expire(self, order_id: str) -> Outcome:
-        """The payment deadline passed: cancel unless it was paid (then refuse)."""
-        return await self._run(lambda ledger: ledger.release(order_id, now=self._clock.now()))
+        """The payment deadline's timer: cancel unless paid or not yet due (then refuse)."""
+        return await self._run(lambda ledger: ledger.expire(order_id, now=self._clock.now()))
 
     async def donate(self, at_least: int) -> int:
         """Give half of what is available (at least ``at_least``) back to the pool."""
@@ -210,11 +219,13 @@ class ShardService:
             else ledger.release(order_id, now=now)
         )
 
-    async def _run(self, command: Callable[[Ledger], T]) -> T:
+    async def _run(self, command: Callable[[Ledger], T], creates: bool = False) -> T:
+        """``creates``: the command may create orders (whose events the outbox bound
+        counts); a group refused for a full outbox is retried without those."""
         if self._fenced is not None:
             raise self._fenced
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append((command, future))
+        self._queue.append(_Queued(command, future, creates))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_loop())
         return await future
@@ -224,25 +235,24 @@ class ShardService:
             group, self._queue = self._queue, []
             await self._commit_group(group)
 
-    async def _commit_group(
-        self, group: list[tuple[Callable[[Ledger], Any], asyncio.Future[Any]]]
-    ) -> None:
+    async def _commit_group(self, group: list[_Queued]) -> None:
         if self._stale:
             try:
                 await self._load()
                 self._stale = False
             except Exception as exc:  # noqa: BLE001 -- still cannot read: fail this group
                 failure = StoreError(f"reloading the checkpoint failed: {exc!r}")
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(failure)
+                for queued in group:
+                    if not queued.future.done():
+                        queued.future.set_exception(failure)
                 return
         ledger = self._ledger
         ledger.begin()
         results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        for command, future in group:
+        for queued in group:
+            future = queued.future
             try:
-                results.append((future, command(ledger), None))
+                results.append((future, queued.command(ledger), None))
             except Exception as exc:  # noqa: BLE001 -- a caller's bad command fails that caller only
                 results.append((future, None, exc))
         changes = ledger.changes()
@@ -251,6 +261,13 @@ class ShardService:
                 await self._store.commit(self.deal.deal_id, self.shard, self._epoch, changes)
         except BaseException as exc:
             ledger.rollback()
+            if isinstance(exc, OutboxFull):
+                # Refused whole; let what creates no order (pay, cancel, deadlines) through.
+                for queued in group:
+                    if queued.creates:
+                        queued.future.set_exception(exc)
+                self._queue[:0] = [q for q in group if not q.creates]
+                return
             if not isinstance(exc, (Fenced, PoolShort)):
                 self._stale = True  # refused writes changed nothing; others may have
             if isinstance(exc, Fenced):

@@ -61,7 +61,9 @@ class StockShard:
                     service = ShardService(
                         self._deal,
                         self._shard,
-                        RedisCheckpointStore(redis_client(self._settings, retries=0)),
+                        RedisCheckpointStore(
+                            redis_client(self._settings, retries=0), self._settings.outbox_max
+                        ),
                         _RaySiblings(self._deal.deal_id, self._namespace),
                         SystemClock(),
                         new_order_id,

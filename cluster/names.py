@@ -5,6 +5,7 @@ SERVE_APP = "flashsale"
 INGRESS_DEPLOYMENT = "Storefront"
 ORDER_PUBLISHER = "order-publisher"
 ORDER_SINK = "order-sink"
+DEAL_CLOCK = "deal-clock"
 
 
 def stock_shard(deal_id: str, shard: int) -> str:

@@ -35,6 +35,7 @@ ENV_NAMES: dict[str, str] = {
     "FLASHSALE_BATCH_WAIT_MS": "batch_wait_ms",
     "FLASHSALE_BATCH_MAX": "batch_max",
     "FLASHSALE_BATCH_CONCURRENCY": "batch_concurrency",
+    "FLASHSALE_OUTBOX_MAX": "outbox_max",
     "FLASHSALE_KAFKA_ORDERS_TOPIC": "kafka_orders_topic",
     "FLASHSALE_KAFKA_PARTITIONS": "kafka_partitions",
     "FLASHSALE_REDIS_PORT": "redis_port",
@@ -87,6 +88,9 @@ class Settings(BaseModel):
     batch_wait_ms: float = Field(5.0, ge=0, le=100)
     batch_max: int = Field(500, ge=1, le=10_000)
     batch_concurrency: int = Field(2, ge=1, le=64)
+    # Order events a deal's outbox may hold before Kafka has them: past it, purchases
+    # get 503 (payments and cancels still pass), so a Kafka outage cannot fill Redis.
+    outbox_max: int = Field(10_000, ge=1, le=10_000_000)
     kafka_orders_topic: str = Field("orders", pattern=r"^[A-Za-z0-9._-]{1,200}$")
     kafka_partitions: int = Field(4, ge=1, le=256)
 

@@ -8,6 +8,7 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
+from actors.clock_actor import clock_handle
 from actors.orders import publisher_handle
 from actors.sink_actor import sink_handle
 from cluster.settings import Settings
@@ -24,9 +25,11 @@ class Storefront:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._backends = Backends(settings)
-        # The order pipeline's actors run once per cluster; every replica makes sure.
+        # The order pipeline's actors and the clock run once per cluster; every replica
+        # makes sure they exist.
         self._publisher = publisher_handle(settings)
         self._sink = sink_handle(settings)
+        self._clock = clock_handle(settings)
 
     def __serve_build_asgi_app__(self) -> PurchaseFastPath:
         api = create_api(self._settings, self._backends)

@@ -16,6 +16,8 @@ from ray import serve
 from ray.exceptions import ActorDiedError
 
 from actors.adapters import redis_keys as keys
+from actors.adapters.redis_deals import open_pool
+from actors.domain import timers
 from actors.domain.deals import shard_for_user
 from actors.domain.ledger import Counts, Outcome
 from actors.shard import ReserveRequest, ReserveResult
@@ -23,6 +25,8 @@ from actors.stock import shard_handle
 from cluster.settings import Settings
 from serve_app.backends import Backends
 from serve_app.catalog import DealRecord
+
+_RETIRE_GRACE_S = 60.0  # past the last deadline, so the deadlines' timers come first
 
 
 class ShardUnavailable(Exception):
@@ -58,14 +62,24 @@ class StockRouter:
         """Put the stock in the deal's pool (once, ever) and start every shard."""
         if deal.deal_id in self._preheated:
             return
-        async with self._backends.redis.pipeline(transaction=True) as pipe:
-            pipe.set(keys.pool(deal.deal_id), deal.stock, nx=True)
-            pipe.sadd(keys.OUTBOXES, deal.deal_id)  # the relay drains this deal's outbox
-            await pipe.execute()
+        await open_pool(self._backends.redis, deal.deal_id, deal.stock)
         await self._call(
             *(self.handle(deal, n).counts.remote() for n in range(deal.shards)), deal=deal
         )
         self._preheated.add(deal.deal_id)
+
+    async def schedule(self, deal: DealRecord) -> None:
+        """The deal's durable timers: preheat at its lead time (at once if that has
+        passed), retire its shards once its last payment window has closed."""
+        lead = self._settings.preheat_lead_s
+        last_deadline = deal.ends_ts + self._settings.payment_timeout_s
+        await self._backends.redis.zadd(
+            keys.TIMERS,
+            {
+                timers.preheat(deal.deal_id).encode(): deal.starts_ts - lead,
+                timers.retire(deal.deal_id).encode(): last_deadline + _RETIRE_GRACE_S,
+            },
+        )
 
     async def reserve(
         self, deal: DealRecord, shard: int, requests: list[ReserveRequest]

@@ -7,7 +7,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from actors.domain.ledger import Changes, Counts, Reservation
-from actors.ports import Fenced, PoolShort, ShardSnapshot, StoreError
+from actors.ports import Fenced, OutboxFull, PoolShort, ShardSnapshot, StoreError
 
 
 @dataclass
@@ -28,6 +28,7 @@ class FakeStore:
         self.fail_next = 0  # make the next N commits fail like a dead Redis
         self.lose_reply_next = 0  # apply the next N commits, then fail as if the reply was lost
         self.delay_s = 0.0
+        self.outbox_max: int | None = None  # the bound on events the outbox holds
 
     def _shard(self, deal_id: str, shard: int) -> _Shard:
         return self.shards.setdefault((deal_id, shard), _Shard())
@@ -55,6 +56,9 @@ class FakeStore:
             raise Fenced("superseded")
         if self.pools.get(deal_id, 0) + changes.pool_delta < 0:
             raise PoolShort("short")
+        created = sum(1 for e in changes.events if e["type"] == "created")
+        if self.outbox_max is not None and created and len(self.events) + created > self.outbox_max:
+            raise OutboxFull("full")
         self.pools[deal_id] = self.pools.get(deal_id, 0) + changes.pool_delta
         s.counts = changes.counts
         for r in changes.reservations:

@@ -1,8 +1,10 @@
 """StockShard checkpoints in Redis: one fenced script per group commit.
 
 A commit writes the shard's counts, the reservations the transaction touched, its order
-events (the outbox) and its pool move in one Lua script, so Redis holds either all of a
-transaction or none of it. It also keeps each purchase's first answer by its
+events (the outbox), its pool move and the payment deadlines of its held orders (the
+DealClock's timers) in one Lua script, so Redis holds either all of a transaction or
+none of it: no reservation without its event, no held order without its deadline. A
+commit that would create orders while the deal's outbox is at its bound is refused. It also keeps each purchase's first answer by its
 idempotency key, so the ingress can repeat it without asking the shard. The script first checks the shard's epoch: a copy of the
 shard that has been superseded (docs/design.md, "One writer per shard") is refused.
 """
@@ -15,12 +17,16 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from actors.adapters import redis_keys as keys
-from actors.domain.ledger import Changes, Counts, Reservation
-from actors.ports import Fenced, PoolShort, ShardSnapshot, StoreError
+from actors.domain import timers
+from actors.domain.events import CREATED
+from actors.domain.ledger import Changes, Counts, OrderStatus, Reservation
+from actors.ports import Fenced, OutboxFull, PoolShort, ShardSnapshot, StoreError
 
-# KEYS: epoch, counts, reservations, pool, outbox, order index, first answers
-# ARGV: epoch, "deal_id:shard", stock, available, held, sold, pool_delta, n_reservations,
-#       n_reservations x (order_id, json, answer field, answer), events...
+# KEYS: epoch, counts, reservations, pool, outbox, order index, first answers, timers
+# ARGV: epoch, "deal_id:shard", stock, available, held, sold, pool_delta, outbox_max,
+#       n_created, n_reservations,
+#       n_reservations x (order_id, json, answer field, answer, timer, deadline or ""),
+#       events...
 _COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED')
@@ -29,17 +35,26 @@ local pool_delta = tonumber(ARGV[7])
 if pool_delta < 0 and tonumber(redis.call('GET', KEYS[4]) or '0') + pool_delta < 0 then
   return redis.error_reply('POOL_SHORT')
 end
+local n_created = tonumber(ARGV[9])
+if n_created > 0 and redis.call('XLEN', KEYS[5]) + n_created > tonumber(ARGV[8]) then
+  return redis.error_reply('OUTBOX_FULL')
+end
 if pool_delta ~= 0 then
   redis.call('INCRBY', KEYS[4], pool_delta)
 end
 redis.call('HSET', KEYS[2], 'stock', ARGV[3], 'available', ARGV[4], 'held', ARGV[5], 'sold', ARGV[6])
-local n = tonumber(ARGV[8])
-local i = 9
+local n = tonumber(ARGV[10])
+local i = 11
 for _ = 1, n do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
   redis.call('HSET', KEYS[6], ARGV[i], ARGV[2])
   redis.call('HSET', KEYS[7], ARGV[i + 2], ARGV[i + 3])
-  i = i + 4
+  if ARGV[i + 5] == '' then
+    redis.call('ZREM', KEYS[8], ARGV[i + 4])
+  else
+    redis.call('ZADD', KEYS[8], ARGV[i + 5], ARGV[i + 4])
+  end
+  i = i + 6
 end
 while i <= #ARGV do
   redis.call('XADD', KEYS[5], '*', 'event', ARGV[i])
@@ -50,8 +65,9 @@ return 'OK'
 
 
 class RedisCheckpointStore:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, outbox_max: int) -> None:
         self._redis = client
+        self._outbox_max = outbox_max
         self._commit = client.register_script(_COMMIT)
 
     async def take_epoch(self, deal_id: str, shard: int) -> int:
@@ -84,7 +100,7 @@ class RedisCheckpointStore:
 
     async def commit(self, deal_id: str, shard: int, epoch: int, changes: Changes) -> None:
         c = changes.counts
-        args: list[str | int] = [
+        args: list[str | int | float] = [
             epoch,
             f"{deal_id}:{shard}",
             c.stock,
@@ -92,14 +108,19 @@ class RedisCheckpointStore:
             c.held,
             c.sold,
             changes.pool_delta,
+            self._outbox_max,
+            sum(1 for e in changes.events if e["type"] == CREATED),
             len(changes.reservations),
         ]
         for r in changes.reservations:
+            held = r.status is OrderStatus.RESERVED
             args += [
                 r.order_id,
                 json.dumps(r.to_dict(), separators=(",", ":")),
                 keys.answer_field(r.user_id, r.key),
                 f"{r.order_id}:{r.pay_by!r}",
+                timers.expire(deal_id, shard, r.order_id).encode(),
+                repr(r.pay_by) if held else "",  # a settled order needs no deadline
             ]
         args += [json.dumps(e, separators=(",", ":")) for e in changes.events]
         script_keys = [
@@ -110,12 +131,15 @@ class RedisCheckpointStore:
             keys.outbox(deal_id),
             keys.ORDER_INDEX,
             keys.answers(deal_id),
+            keys.TIMERS,
         ]
         try:
             await self._commit(keys=script_keys, args=args)
         except ResponseError as exc:
             if "FENCED" in str(exc):
                 raise Fenced(f"shard {deal_id}/{shard} epoch {epoch} was superseded") from exc
+            if "OUTBOX_FULL" in str(exc):
+                raise OutboxFull(f"the outbox of {deal_id} is full: Kafka is behind") from exc
             if "POOL_SHORT" in str(exc):
                 raise PoolShort(f"the pool of {deal_id} is short") from exc
             raise StoreError(f"checkpoint refused: {exc}") from exc

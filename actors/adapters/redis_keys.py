@@ -36,6 +36,11 @@ into the order id itself)."""
 OUTBOXES = "fs:outboxes"
 """Set of the deals whose shards may write order events (registered at preheat)."""
 
+TIMERS = "fs:timers"
+"""The DealClock's durable timers (sorted set: member = encoded timer, score = when,
+epoch seconds). Shards add and remove order deadlines in their checkpoint script, so,
+like ORDER_INDEX, a key outside the deal's slot."""
+
 DEALS = "fs:deals"
 """Sorted set of the preheated deals' ids, scored by their end (epoch seconds)."""
 

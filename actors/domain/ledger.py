@@ -37,6 +37,7 @@ class Refusal(StrEnum):
     UNKNOWN_ORDER = "unknown_order"
     ORDER_CANCELLED = "order_cancelled"
     ORDER_PAID = "order_paid"
+    NOT_DUE = "not_due"  # a deadline fired before the order's pay_by (a clock ahead)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,11 +231,27 @@ class Ledger:
         return Accepted(reservation)
 
     def confirm(self, order_id: str, *, now: float) -> Outcome:
-        """Pay: held -> sold. Paying twice is fine; paying a cancelled order is not."""
+        """Pay: held -> sold. Paying twice is fine; paying a cancelled order is not.
+
+        An order still held at or after its ``pay_by`` was unpaid at its deadline: it is
+        cancelled here and then (its stock returns) and the payment refused, so that pay
+        and the deadline's timer agree whichever reaches the shard first."""
+        current = self._orders.get(order_id)
+        if current is not None and current.status is OrderStatus.RESERVED and now >= current.pay_by:
+            self._settle(order_id, OrderStatus.CANCELLED, now)
+            return Refused(Refusal.ORDER_CANCELLED)
         return self._settle(order_id, OrderStatus.PAID, now)
 
     def release(self, order_id: str, *, now: float) -> Outcome:
-        """Cancel (by the buyer or the deadline): held -> available."""
+        """Cancel (by the buyer): held -> available."""
+        return self._settle(order_id, OrderStatus.CANCELLED, now)
+
+    def expire(self, order_id: str, *, now: float) -> Outcome:
+        """The deadline's timer: cancel an order still held at its ``pay_by``. A paid order
+        is refused (``order_paid``); one not yet due is left alone (``not_due``)."""
+        current = self._orders.get(order_id)
+        if current is not None and current.status is OrderStatus.RESERVED and now < current.pay_by:
+            return Refused(Refusal.NOT_DUE)
         return self._settle(order_id, OrderStatus.CANCELLED, now)
 
     def _settle(self, order_id: str, target: OrderStatus, now: float) -> Outcome:
@@ -285,7 +302,7 @@ class Ledger:
     # -- invariants ----------------------------------------------------------------
 
     def violations(self) -> list[str]:
-        """Broken invariants (I1, I2 within this shard); empty when all hold."""
+        """Broken invariants (I1, I2, I4 within this shard); empty when all hold."""
         problems = []
         if min(self.stock, self.available, self.held, self.sold) < 0:
             problems.append(f"negative count: {self.counts()}")
@@ -301,6 +318,13 @@ class Ledger:
             problems.append(f"held {self.held} != reserved {by_status[OrderStatus.RESERVED]}")
         if by_status[OrderStatus.PAID] != self.sold:
             problems.append(f"sold {self.sold} != paid {by_status[OrderStatus.PAID]}")
+        late = [
+            r.order_id
+            for r in self._orders.values()
+            if r.status is OrderStatus.PAID and (r.paid_at is None or r.paid_at >= r.pay_by)
+        ]
+        if late:
+            problems.append(f"orders paid at or after their deadline: {late}")
         over = {u: q for u, q in per_user.items() if q > self.per_user_limit}
         if over:
             problems.append(f"users over the limit {self.per_user_limit}: {over}")

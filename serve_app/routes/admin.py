@@ -35,12 +35,13 @@ async def create_deal(body: DealIn, request: Request, _: Admin) -> dict[str, obj
         raise ApiError(422, "invalid_request", "; ".join(found))
     state = request.app.state
     deal = await state.catalog.create_deal(body, state.settings.shards_per_deal)
+    await state.stock.schedule(deal)  # the DealClock preheats it on time from here on
     now = time.time()
     if deal.starts_ts - now <= state.settings.preheat_lead_s:
         try:
             await state.stock.preheat(deal)
         except ShardUnavailable:
-            pass  # the deal stands; the first purchase (or the deal clock) preheats it
+            pass  # the deal stands; the DealClock (or the first purchase) preheats it
     return deal.view(now, deal.stock)
 
 

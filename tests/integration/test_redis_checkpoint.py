@@ -2,14 +2,16 @@
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 import redis.asyncio as aioredis
 
 from actors.adapters import redis_keys as keys
 from actors.adapters.redis_checkpoint import RedisCheckpointStore
+from actors.domain import timers
 from actors.domain.ledger import Changes, Counts, OrderStatus, Reservation
-from actors.ports import Fenced, PoolShort
+from actors.ports import Fenced, OutboxFull, PoolShort
 from actors.shard import DealInfo, ReserveRequest, ShardService
 from actors.stock import SystemClock, new_order_id
 from tests.random_refs import suffix
@@ -28,7 +30,7 @@ def reservation(order_id: str) -> Reservation:
 
 
 async def test_commit_then_load_round_trips(redis, deal_id) -> None:
-    store = RedisCheckpointStore(redis)
+    store = RedisCheckpointStore(redis, outbox_max=10_000)
     await redis.set(keys.pool(deal_id), 10)
     epoch = await store.take_epoch(deal_id, 0)
     changes = Changes(Counts(10, 8, 2, 0), [reservation("o1")], [{"v": 1, "type": "created"}], -10)
@@ -43,7 +45,7 @@ async def test_commit_then_load_round_trips(redis, deal_id) -> None:
 
 
 async def test_a_superseded_epoch_writes_nothing(redis, deal_id) -> None:
-    store = RedisCheckpointStore(redis)
+    store = RedisCheckpointStore(redis, outbox_max=10_000)
     old = await store.take_epoch(deal_id, 0)
     await store.take_epoch(deal_id, 0)
     with pytest.raises(Fenced):
@@ -53,7 +55,7 @@ async def test_a_superseded_epoch_writes_nothing(redis, deal_id) -> None:
 
 
 async def test_taking_more_than_the_pool_writes_nothing(redis, deal_id) -> None:
-    store = RedisCheckpointStore(redis)
+    store = RedisCheckpointStore(redis, outbox_max=10_000)
     await redis.set(keys.pool(deal_id), 3)
     epoch = await store.take_epoch(deal_id, 0)
     with pytest.raises(PoolShort):
@@ -63,7 +65,7 @@ async def test_taking_more_than_the_pool_writes_nothing(redis, deal_id) -> None:
 
 
 async def test_shard_service_survives_a_restart_on_real_redis(redis, deal_id) -> None:
-    store = RedisCheckpointStore(redis)
+    store = RedisCheckpointStore(redis, outbox_max=10_000)
     await redis.set(keys.pool(deal_id), 6)
     deal = DealInfo(deal_id, stock=6, per_user_limit=2, price_cents=100, shards=1)
 
@@ -87,3 +89,33 @@ async def test_shard_service_survives_a_restart_on_real_redis(redis, deal_id) ->
     with pytest.raises(Fenced):  # any write of the old copy is refused
         await first.cancel(accepted[1].order_id, accepted[1].user_id)
     assert (await store.load(deal_id, 0)).counts == Counts(6, 0, 6, 0)
+
+
+async def test_held_orders_carry_their_deadline_and_settled_ones_drop_it(redis, deal_id) -> None:
+    store = RedisCheckpointStore(redis, outbox_max=10_000)
+    await redis.set(keys.pool(deal_id), 10)
+    epoch = await store.take_epoch(deal_id, 0)
+    member = timers.expire(deal_id, 0, "o1").encode()
+    try:
+        held = reservation("o1")
+        await store.commit(deal_id, 0, epoch, Changes(Counts(10, 8, 2, 0), [held], [], -10))
+        assert await redis.zscore(keys.TIMERS, member) == held.pay_by
+        paid = replace(held, status=OrderStatus.PAID, paid_at=2.0)
+        await store.commit(deal_id, 0, epoch, Changes(Counts(10, 8, 0, 2), [paid], [], 0))
+        assert await redis.zscore(keys.TIMERS, member) is None
+    finally:
+        await redis.zrem(keys.TIMERS, member)
+
+
+async def test_a_full_outbox_refuses_new_orders_only(redis, deal_id) -> None:
+    store = RedisCheckpointStore(redis, outbox_max=2)
+    await redis.set(keys.pool(deal_id), 10)
+    epoch = await store.take_epoch(deal_id, 0)
+    created = {"v": 1, "type": "created"}
+    await store.commit(deal_id, 0, epoch, Changes(Counts(10, 10, 0, 0), [], [created] * 2, -10))
+    with pytest.raises(OutboxFull):
+        await store.commit(deal_id, 0, epoch, Changes(Counts(10, 8, 2, 0), [], [created], 0))
+    assert (await store.load(deal_id, 0)).counts == Counts(10, 10, 0, 0)  # nothing written
+    paid = {"v": 1, "type": "paid"}
+    await store.commit(deal_id, 0, epoch, Changes(Counts(10, 10, 0, 0), [], [paid], 0))
+    assert await redis.xlen(keys.outbox(deal_id)) == 3

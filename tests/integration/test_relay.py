@@ -30,7 +30,13 @@ async def sell(redis: aioredis.Redis, deal_id: str) -> list[str]:
     await redis.set(keys.pool(deal_id), 6)
     deal = DealInfo(deal_id, stock=6, per_user_limit=1, price_cents=100, shards=1)
     shard = ShardService(
-        deal, 0, RedisCheckpointStore(redis), NoSiblings(), SystemClock(), new_order_id, 900
+        deal,
+        0,
+        RedisCheckpointStore(redis, outbox_max=10_000),
+        NoSiblings(),
+        SystemClock(),
+        new_order_id,
+        900,
     )
     await shard.start()
     results = await shard.reserve_many([ReserveRequest(f"u{i}", 1, "k") for i in range(6)])

@@ -37,7 +37,7 @@ async def deal(redis: aioredis.Redis) -> AsyncIterator[DealInfo]:
 
 
 async def totals(redis: aioredis.Redis, deal: DealInfo) -> Counts:
-    store = RedisCheckpointStore(redis)
+    store = RedisCheckpointStore(redis, outbox_max=10_000)
     snaps = [await store.load(deal.deal_id, n) for n in range(deal.shards)]
     pool = await store.pool(deal.deal_id)
     cs = [s.counts for s in snaps if s.counts is not None]  # a shard never started: share in pool

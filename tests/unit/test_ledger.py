@@ -134,6 +134,36 @@ def test_cancel_returns_stock_and_pay_after_cancel_is_refused() -> None:
     assert ledger.counts() == Counts(stock=10, available=10, held=0, sold=0)
 
 
+def test_the_deadline_cancels_an_unpaid_order_once_it_is_due() -> None:
+    ledger = new_ledger()
+    reserve(ledger, "u1", qty=2, key="a", order="o1")  # pay_by 1000
+    assert in_txn(ledger, ledger.expire, "o1", now=999.9) == Refused(Refusal.NOT_DUE)
+    expired = in_txn(ledger, ledger.expire, "o1", now=1000.0)
+    assert isinstance(expired, Accepted) and expired.reservation.status is OrderStatus.CANCELLED
+    again = in_txn(ledger, ledger.expire, "o1", now=1001.0)  # a timer fired twice
+    assert isinstance(again, Accepted) and again.replayed
+    assert ledger.counts() == Counts(stock=10, available=10, held=0, sold=0)
+
+
+def test_paying_at_the_deadline_cancels_instead() -> None:
+    ledger = new_ledger()
+    reserve(ledger, "u1", key="a", order="o1")
+    ledger.begin()
+    assert ledger.confirm("o1", now=1000.0) == Refused(Refusal.ORDER_CANCELLED)
+    assert [e["type"] for e in ledger.changes().events] == ["cancelled"]
+    ledger.commit()
+    assert ledger.order("o1").status is OrderStatus.CANCELLED
+    assert ledger.counts() == Counts(stock=10, available=10, held=0, sold=0)
+
+
+def test_a_paid_order_never_expires() -> None:
+    ledger = new_ledger()
+    reserve(ledger, "u1", key="a", order="o1")
+    assert isinstance(in_txn(ledger, ledger.confirm, "o1", now=999.0), Accepted)
+    assert in_txn(ledger, ledger.expire, "o1", now=2000.0) == Refused(Refusal.ORDER_PAID)
+    assert ledger.counts() == Counts(stock=10, available=9, held=0, sold=1)
+
+
 def test_unknown_order() -> None:
     ledger = new_ledger()
     assert in_txn(ledger, ledger.confirm, "nope", now=1.0) == Refused(Refusal.UNKNOWN_ORDER)
@@ -186,8 +216,9 @@ def test_restore_rebuilds_users_and_keys_from_reservations() -> None:
 USERS = st.sampled_from([f"u{i}" for i in range(6)])
 command = st.one_of(
     st.tuples(st.just("reserve"), USERS, st.integers(1, 3), st.sampled_from("abcd")),
-    st.tuples(st.just("confirm"), st.integers(0, 30)),
+    st.tuples(st.just("confirm"), st.integers(0, 30), st.floats(0, 2000)),
     st.tuples(st.just("release"), st.integers(0, 30)),
+    st.tuples(st.just("expire"), st.integers(0, 30), st.floats(0, 2000)),
     st.tuples(st.just("add"), st.integers(0, 5)),
     st.tuples(st.just("give"), st.integers(0, 5)),
 )
@@ -219,7 +250,9 @@ def test_any_sequence_keeps_the_invariants(initial: int, limit: int, batches) ->
                 )
                 next_order += 1
             elif cmd[0] == "confirm":
-                ledger.confirm(f"o{cmd[1]}", now=1.0)
+                ledger.confirm(f"o{cmd[1]}", now=cmd[2])
+            elif cmd[0] == "expire":
+                ledger.expire(f"o{cmd[1]}", now=cmd[2])
             elif cmd[0] == "release":
                 ledger.release(f"o{cmd[1]}", now=1.0)
             elif cmd[0] == "add":

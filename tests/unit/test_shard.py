@@ -6,7 +6,7 @@ import pytest
 
 from actors.domain.deals import shard_for_user
 from actors.domain.ledger import Accepted, Refusal, Refused
-from actors.ports import Fenced, StoreError
+from actors.ports import Fenced, OutboxFull, StoreError
 from actors.shard import DealInfo, ReserveRequest, ShardService
 from tests.fakes import CountingIds, FakeClock, FakeStore
 
@@ -127,6 +127,42 @@ async def test_pay_and_cancel_belong_to_the_buyer() -> None:
     assert await shard.cancel(order.order_id, "u1") == Refused(Refusal.ORDER_PAID)
     assert await shard.expire(order.order_id) == Refused(Refusal.ORDER_PAID)
     assert [e["type"] for e in fam.store.events] == ["created", "paid"]
+
+
+async def test_a_full_outbox_refuses_new_orders_but_lets_payments_through() -> None:
+    store = FakeStore()
+    fam = await Family(store, deal(stock=10, shards=1, limit=5)).start()
+    shard = fam.shards[0]
+    store.outbox_max = 2
+    first = (await shard.reserve_many([ReserveRequest("u1", 1, "a")]))[0].outcome
+    await shard.reserve_many([ReserveRequest("u2", 1, "b")])
+    store.delay_s = 0.01  # so that the next two commands share one group
+    reserving = asyncio.create_task(shard.reserve_many([ReserveRequest("u3", 1, "c")]))
+    paying = asyncio.create_task(shard.pay(first.reservation.order_id, "u1"))
+    with pytest.raises(OutboxFull):
+        await reserving
+    assert isinstance(await paying, Accepted)
+    assert fam.totals() == (10, 8, 1, 1)
+    assert shard.order(first.reservation.order_id).status == "paid"
+    assert shard.violations() == []
+
+
+async def test_the_deadline_and_a_late_payment_agree() -> None:
+    fam = await Family(FakeStore(), deal(stock=5, shards=1)).start()
+    shard = fam.shards[0]
+    a, b = (
+        r.outcome.reservation
+        for r in await shard.reserve_many(
+            [ReserveRequest("u1", 1, "a"), ReserveRequest("u2", 1, "b")]
+        )
+    )
+    assert await shard.expire(a.order_id) == Refused(Refusal.NOT_DUE)
+    fam.clock.advance(900)
+    assert await shard.pay(a.order_id, "u1") == Refused(Refusal.ORDER_CANCELLED)
+    assert isinstance(await shard.expire(a.order_id), Accepted)  # the timer, late: harmless
+    assert isinstance(await shard.expire(b.order_id), Accepted)
+    assert fam.totals() == (5, 5, 0, 0)
+    assert [e["type"] for e in fam.store.events] == ["created", "created", "cancelled", "cancelled"]
 
 
 async def test_many_buyers_never_oversell() -> None:

@@ -1,0 +1,25 @@
+"""A deal's own keys outside the shards' checkpoints: its pool and its cached terms."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from actors.adapters import redis_keys as keys
+
+
+async def open_pool(client: aioredis.Redis, deal_id: str, stock: int) -> None:
+    """Put the deal's stock in its pool (once, ever: a second call changes nothing) and
+    register its outbox with the relay."""
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.set(keys.pool(deal_id), stock, nx=True)
+        pipe.sadd(keys.OUTBOXES, deal_id)
+        await pipe.execute()
+
+
+async def cached_deal(client: aioredis.Redis, deal_id: str) -> dict[str, Any] | None:
+    """The deal as the catalogue cached it at creation (serve_app/catalog.py)."""
+    raw = await client.get(keys.deal(deal_id))
+    return None if raw is None else json.loads(raw)  # type: ignore[no-any-return]

@@ -1,0 +1,34 @@
+"""The DealClock's timers in Redis: one sorted set, member = timer, score = when."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from actors.adapters import redis_keys as keys
+from actors.domain.timers import Timer
+
+
+class RedisTimers:
+    def __init__(self, client: aioredis.Redis, key: str = keys.TIMERS) -> None:
+        self._redis = client
+        self._key = key
+
+    async def schedule(self, timer: Timer, at: float) -> None:
+        await self._redis.zadd(self._key, {timer.encode(): at})
+
+    async def due(self, now: float, limit: int) -> list[tuple[str, float]]:
+        rows = await self._redis.zrangebyscore(
+            self._key, "-inf", now, start=0, num=limit, withscores=True
+        )
+        return [(member.decode(), float(score)) for member, score in rows]
+
+    async def done(self, member: str) -> None:
+        await self._redis.zrem(self._key, member)
+
+    async def postpone(self, member: str, at: float) -> None:
+        """Move a timer that still exists; one removed meanwhile (its order was paid,
+        say) stays removed."""
+        await self._redis.zadd(self._key, {member: at}, xx=True)
+
+    async def pending(self) -> int:
+        return int(await self._redis.zcard(self._key))
