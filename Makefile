@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up down status test unit lint venv admin bench
+.PHONY: up down status test unit lint venv admin bench audit
 
 venv:
 	@cluster/local/bootstrap.sh
@@ -35,3 +35,7 @@ admin: venv
 # The purchase benchmark (figures and a report in bench/out/): make bench BENCH_ARGS="--seconds 20"
 bench: up
 	$(PY) bench/purchase.py $(BENCH_ARGS)
+
+# Check invariants I1-I5 for every deal across shards, Redis and MySQL (exit 1 on a FAIL)
+audit: venv
+	@$(PY) -m serve_app.cli audit $(AUDIT_ARGS)

@@ -1,6 +1,7 @@
 """``flashsale`` (or ``python -m serve_app.cli``): operator commands.
 
     flashsale create-admin --username alice      # password from stdin or a prompt
+    flashsale audit [--deal ID ...] [--wait S]   # I1-I5 of docs/design.md; exit 1 on a FAIL
 
 Reads the settings of the running local stack (.flashsale/env) unless they are given in
 the environment.
@@ -9,6 +10,7 @@ the environment.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import os
 import sys
@@ -50,6 +52,16 @@ def create_admin(settings: Settings, username: str, password: str) -> str:
         conn.close()
 
 
+def audit_command(settings: Settings, deals: list[str] | None, wait_s: float, ray: bool) -> int:
+    from serve_app import audit
+
+    live = audit.ray_live_counts(settings) if ray else None
+    found, checked = asyncio.run(audit.run(settings, deals, wait_s, live))
+    for line in audit.report(found, checked, live is not None):
+        print(line)
+    return 1 if any(found.values()) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="flashsale", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -59,6 +71,17 @@ def main(argv: list[str] | None = None) -> int:
         "create-admin", help="create an admin account (password from stdin or a prompt)"
     )
     one.add_argument("--username", required=True)
+    check = sub.add_parser(
+        "audit", help="check invariants I1-I5 for every deal; exit non-zero on a failure"
+    )
+    check.add_argument("--deal", action="append", help="only this deal (repeatable)")
+    check.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        help="seconds to let the order pipeline catch up before a failure counts (30)",
+    )
+    check.add_argument("--no-ray", action="store_true", help="do not compare running shards")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(dict(os.environ))
@@ -70,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             user_id = create_admin(settings, args.username, password)
             print(f"admin {args.username} is {user_id}")
+        elif args.command == "audit":
+            return audit_command(settings, args.deal, args.wait, not args.no_ray)
     except (SettingsError, ValueError, pymysql.MySQLError) as err:
         print(f"flashsale: {err}", file=sys.stderr)
         return 1

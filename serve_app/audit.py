@@ -1,0 +1,177 @@
+"""``flashsale audit``: gathers the facts of every deal (each shard's checkpoint and live
+counts, the deal's pool, answers and deadlines in Redis, its rows in MySQL) and checks
+I1-I5 (actors/domain/audit.py). The order pipeline lags by design, so a failing audit is
+taken again until it passes or ``wait_s`` runs out; only then is it a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from actors.adapters import redis_keys as keys
+from actors.domain.audit import INVARIANTS, DealFacts, OrderRow, ShardFacts, audit
+from actors.domain.ledger import Counts, Reservation
+from actors.domain.timers import Kind, Timer
+from cluster.clients import mysql_pool, redis_client
+from cluster.settings import Settings
+
+DEADLINE_GRACE_S = 10.0  # the clock ticks every 0.1 s; this is for a busy machine
+
+LiveCounts = Callable[[str, int], Counts | None]
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.replace(tzinfo=UTC).timestamp()
+
+
+async def _deals(pool: Any, only: list[str] | None) -> list[tuple[str, int, int, int]]:
+    sql = "SELECT deal_id, stock, per_user_limit, shards FROM deals"
+    params: tuple[Any, ...] = ()
+    if only:
+        sql += f" WHERE deal_id IN ({', '.join(['%s'] * len(only))})"
+        params = tuple(only)
+    async with pool.acquire() as conn, conn.cursor() as cur:
+        await cur.execute(sql + " ORDER BY created_at", params)
+        return [(d, int(s), int(limit), int(n)) for d, s, limit, n in await cur.fetchall()]
+
+
+async def _rows(pool: Any, deal_id: str) -> list[OrderRow]:
+    async with pool.acquire() as conn, conn.cursor() as cur:
+        await cur.execute(
+            "SELECT order_id, user_id, quantity, status, pay_by, paid_at, cancelled_at"
+            " FROM orders WHERE deal_id = %s",
+            (deal_id,),
+        )
+        return [
+            OrderRow(o, u, int(q), s, _ts(pb) or 0.0, _ts(pa), _ts(ca))
+            for o, u, q, s, pb, pa, ca in await cur.fetchall()
+        ]
+
+
+async def _deadlines(redis: aioredis.Redis) -> dict[str, set[str]]:
+    """Order ids with a pending deadline timer, by deal."""
+    found: dict[str, set[str]] = {}
+    for raw in await redis.zrange(keys.TIMERS, 0, -1):
+        try:
+            timer = Timer.decode(raw.decode())
+        except ValueError:
+            continue
+        if timer.kind is Kind.EXPIRE:
+            found.setdefault(timer.deal_id, set()).add(timer.order_id)
+    return found
+
+
+async def gather(
+    settings: Settings,
+    redis: aioredis.Redis,
+    pool: Any,
+    only: list[str] | None,
+    live: LiveCounts | None,
+) -> list[DealFacts]:
+    deadlines = await _deadlines(redis)
+    facts = []
+    for deal_id, stock, limit, shards in await _deals(pool, only):
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.get(keys.pool(deal_id))
+            pipe.hgetall(keys.answers(deal_id))
+            for n in range(shards):
+                pipe.hgetall(keys.counts(deal_id, n))
+                pipe.hgetall(keys.reservations(deal_id, n))
+            raw = await pipe.execute()
+        shard_facts = []
+        for n in range(shards):
+            raw_counts, raw_res = raw[2 + 2 * n], raw[3 + 2 * n]
+            counts = None
+            if raw_counts:
+                c = {k.decode(): int(v) for k, v in raw_counts.items()}
+                counts = Counts(c["stock"], c["available"], c["held"], c["sold"])
+            reservations = [Reservation.from_dict(json.loads(v)) for v in raw_res.values()]
+            shard_facts.append(
+                ShardFacts(n, counts, reservations, live(deal_id, n) if live else None)
+            )
+        answers = {k.decode(): keys.parse_answer(v)[0] for k, v in raw[1].items()}
+        facts.append(
+            DealFacts(
+                deal_id,
+                stock,
+                limit,
+                None if raw[0] is None else int(raw[0]),
+                shard_facts,
+                answers,
+                deadlines.get(deal_id, set()),
+                await _rows(pool, deal_id),
+            )
+        )
+    return facts
+
+
+def ray_live_counts(settings: Settings) -> LiveCounts | None:
+    """Counts of the shards that run now (none is started for the audit); None when Ray
+    cannot be reached, and the report says so."""
+    import ray
+
+    from cluster import names
+
+    try:
+        if not ray.is_initialized():
+            ray.init(
+                address=settings.ray_address,
+                namespace=names.NAMESPACE,
+                log_to_driver=False,
+                logging_level="error",
+            )
+    except Exception:  # noqa: BLE001 -- the audit still checks Redis and MySQL
+        return None
+
+    def live(deal_id: str, shard: int) -> Counts | None:
+        try:
+            handle = ray.get_actor(names.stock_shard(deal_id, shard), namespace=names.NAMESPACE)
+        except ValueError:
+            return None  # not running: its checkpoint is the whole truth
+        counts: Counts = ray.get(handle.counts.remote(), timeout=settings.call_timeout_s * 5)
+        return counts
+
+    return live
+
+
+async def run(
+    settings: Settings,
+    only: list[str] | None = None,
+    wait_s: float = 30.0,
+    live: LiveCounts | None = None,
+) -> tuple[dict[str, list[str]], int]:
+    """(problems per invariant, deals checked), retried until clean or ``wait_s``."""
+    redis = redis_client(settings)
+    pool = await mysql_pool(settings, maxsize=2)
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            facts = await gather(settings, redis, pool, only, live)
+            found = audit(facts, time.time(), DEADLINE_GRACE_S)
+            if not any(found.values()) or time.monotonic() >= deadline:
+                return found, len(facts)
+            await asyncio.sleep(1.0)
+    finally:
+        pool.close()
+        await pool.wait_closed()
+        await redis.aclose()
+
+
+def report(found: dict[str, list[str]], deals: int, live_checked: bool) -> list[str]:
+    lines = []
+    for name in INVARIANTS:
+        problems = found[name]
+        if problems:
+            lines += [f"{name} FAIL {p}" for p in problems]
+        else:
+            lines.append(f"{name} ok ({deals} deals)")
+    if not live_checked:
+        lines.append("note: Ray was not reachable; running shards were not compared")
+    return lines
