@@ -7,6 +7,7 @@ is durable, so a crash anywhere replays it and the idempotent writes absorb the 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from actors.ports import EventSource, OrderStore
@@ -14,13 +15,21 @@ from actors.ports import EventSource, OrderStore
 
 class OrderSinkLoop:
     def __init__(
-        self, source: EventSource, store: OrderStore, max_records: int = 500, wait_ms: int = 200
+        self,
+        source: EventSource,
+        store: OrderStore,
+        max_records: int = 500,
+        wait_ms: int = 200,
+        between_commits: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """``between_commits``: awaited after MySQL committed a batch and before its
+        offsets are; the fault drills hold the sink there to kill it."""
         self._source = source
         self._store = store
         self._max = max_records
         self._wait_ms = wait_ms
         self._pending: list[dict[str, Any]] | None = None
+        self._between_commits = between_commits
 
     async def step(self) -> int:
         """Fetch (unless a batch is pending), write, commit. Returns events written."""
@@ -29,6 +38,8 @@ class OrderSinkLoop:
         batch = self._pending
         if batch:
             await self._store.apply(batch)  # raises while MySQL is away: stays pending
+            if self._between_commits is not None:
+                await self._between_commits()
         await self._source.commit()
         self._pending = None
         return len(batch)

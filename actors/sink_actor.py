@@ -34,6 +34,10 @@ class OrderSink:
         self._written = 0
         self._last_error = ""
         self._last_step = 0.0
+        # The fault drills' hook: hold each written batch before its offsets commit.
+        self._release = asyncio.Event()
+        self._release.set()
+        self._held = 0
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -46,7 +50,9 @@ class OrderSink:
             try:
                 await consumer.start()
                 pool = await mysql_pool(self._settings)
-                loop = OrderSinkLoop(KafkaEventSource(consumer), MysqlOrderStore(pool))
+                loop = OrderSinkLoop(
+                    KafkaEventSource(consumer), MysqlOrderStore(pool), between_commits=self._gate
+                )
                 while True:
                     try:
                         self._written += await loop.step()
@@ -70,8 +76,22 @@ class OrderSink:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF_S)
 
+    async def _gate(self) -> None:
+        if not self._release.is_set():
+            self._held += 1
+            await self._release.wait()
+
+    async def hold_offsets(self, hold: bool) -> None:
+        """For fault drills: hold (True) every written batch before its offset commit,
+        so that a kill lands between the two; False lets them go."""
+        if hold:
+            self._release.clear()
+        else:
+            self._release.set()
+
     async def stats(self) -> dict[str, Any]:
         return {
+            "held_batches": self._held,
             "written": self._written,
             "last_error": self._last_error,
             "last_step": self._last_step,

@@ -1,0 +1,55 @@
+"""Fault drills: the stack redeployed with drill settings (a short payment window and a
+small outbox bound, both through the settings as an operator would set them), restored
+to the session's settings afterwards. The package runs last (pyproject's testpaths)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from cluster.local import stack as local_stack
+from cluster.local.service import LocalService
+from cluster.local.stack import SERVICES, local_service
+from cluster.settings import Settings
+from tests.e2e.conftest import _retire_test_deals, admin_token, api  # noqa: F401 -- shared fixtures
+
+pytestmark = pytest.mark.chaos
+
+DRILL_SETTINGS = {"FLASHSALE_PAYMENT_TIMEOUT_S": "20", "FLASHSALE_OUTBOX_MAX": "200"}
+
+
+@pytest.fixture(scope="package")
+def drill(stack: Settings) -> Iterator[Settings]:
+    changed = Settings.from_env({**stack.to_env(), **DRILL_SETTINGS})
+    local_stack.up(changed)
+    yield changed
+    local_stack.up(stack)
+
+
+def owned(settings: Settings, name: str) -> LocalService:
+    address_name, _ = SERVICES[name]
+    if address_name in settings.given:
+        pytest.skip(f"{name} is external ({address_name}); this drill stops and starts it")
+    return local_service(settings, name)
+
+
+async def audit(settings: Settings, deal_id: str, wait_s: float = 90) -> str:
+    """`flashsale audit` for one deal, as an operator runs it; its output, asserted clean."""
+    env = {**os.environ, **settings.to_env()}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "serve_app.cli", "audit", "--deal", deal_id, "--wait", str(wait_s)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=wait_s + 120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("I1", "I2", "I3", "I4", "I5"):
+        assert f"{name} ok (1 deals)" in done.stdout, done.stdout
+    return done.stdout
