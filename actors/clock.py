@@ -23,20 +23,28 @@ MAX_BACKOFF_S = 30.0
 
 
 class ClockLoop:
-    def __init__(self, timers: Timers, actions: ClockActions, batch: int = 500) -> None:
+    def __init__(
+        self, timers: Timers, actions: ClockActions, batch: int = 500, concurrency: int = 16
+    ) -> None:
         self._timers = timers
         self._actions = actions
         self._batch = batch
+        # Timers fire concurrently, but not all at once: each holds a Redis connection.
+        self._gate = asyncio.Semaphore(concurrency)
         self._failures: dict[str, int] = {}  # consecutive failures per timer, for backoff
         self.fired = 0
 
     async def tick(self, now: float) -> int:
         """Fire every timer due by ``now`` (up to a batch); return how many finished."""
         due = await self._timers.due(now, self._batch)
-        results = await asyncio.gather(*(self._fire(member, now) for member, _ in due))
+        results = await asyncio.gather(*(self._gated(member, now) for member, _ in due))
         finished = sum(results)
         self.fired += finished
         return finished
+
+    async def _gated(self, member: str, now: float) -> bool:
+        async with self._gate:
+            return await self._fire(member, now)
 
     async def _fire(self, member: str, now: float) -> bool:
         try:

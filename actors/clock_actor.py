@@ -36,34 +36,52 @@ class RayClockActions:
         self._settings = settings
         self._redis = redis
         self._timeout_s = settings.call_timeout_s * 5  # may wait out a shard's restart
+        self._deals: dict[str, dict[str, Any]] = {}  # deals never change once made
+        self._handles: dict[tuple[str, int], Any] = {}
 
     async def _deal(self, deal_id: str) -> dict[str, Any]:
-        found = await cached_deal(self._redis, deal_id)
+        found = self._deals.get(deal_id)
         if found is None:
-            raise LookupError(f"deal {deal_id} is not cached in Redis")
+            found = await cached_deal(self._redis, deal_id)
+            if found is None:
+                raise LookupError(f"deal {deal_id} is not cached in Redis")
+            self._deals[deal_id] = found
         return found
 
     def _shard(self, deal: dict[str, Any], shard: int) -> Any:
-        info = DealInfo(
-            deal["deal_id"],
-            deal["stock"],
-            deal["per_user_limit"],
-            deal["price_cents"],
-            deal["shards"],
-        )
-        return shard_handle(self._settings, info, shard)
+        key = (deal["deal_id"], shard)
+        handle = self._handles.get(key)
+        if handle is None:
+            info = DealInfo(
+                deal["deal_id"],
+                deal["stock"],
+                deal["per_user_limit"],
+                deal["price_cents"],
+                deal["shards"],
+            )
+            handle = self._handles[key] = shard_handle(self._settings, info, shard)
+        return handle
+
+    async def _call(self, deal: dict[str, Any], refs: list[Any]) -> list[Any]:
+        try:
+            return list(await asyncio.wait_for(asyncio.gather(*refs), self._timeout_s))
+        except Exception:
+            # A shard retired or killed for good is made anew from its checkpoint next time.
+            for n in range(deal["shards"]):
+                self._handles.pop((deal["deal_id"], n), None)
+            raise
 
     async def preheat(self, deal_id: str) -> None:
         deal = await self._deal(deal_id)
         await open_pool(self._redis, deal_id, deal["stock"])
-        starts = [self._shard(deal, n).counts.remote() for n in range(deal["shards"])]
-        await asyncio.wait_for(asyncio.gather(*starts), self._timeout_s)
+        await self._call(
+            deal, [self._shard(deal, n).counts.remote() for n in range(deal["shards"])]
+        )
 
     async def expire(self, deal_id: str, shard: int, order_id: str) -> Outcome:
         deal = await self._deal(deal_id)
-        ref = self._shard(deal, shard).expire.remote(order_id)
-        outcome: Outcome = await asyncio.wait_for(ref, self._timeout_s)
-        return outcome
+        (outcome,) = await self._call(deal, [self._shard(deal, shard).expire.remote(order_id)])
+        return outcome  # type: ignore[no-any-return]
 
     async def retire(self, deal_id: str) -> bool:
         deal = await self._deal(deal_id)
@@ -76,6 +94,7 @@ class RayClockActions:
         if any(int(h or 0) for h in held):
             return False  # unpaid orders left: their deadlines need the shards
         for n in range(deal["shards"]):
+            self._handles.pop((deal_id, n), None)
             try:
                 ray.kill(ray.get_actor(names.stock_shard(deal_id, n), namespace=names.NAMESPACE))
             except ValueError:

@@ -31,28 +31,37 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.replace(tzinfo=UTC).timestamp()
 
 
+async def _select(pool: Any, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    async with pool.acquire() as conn, conn.cursor() as cur:
+        await cur.execute(sql, params)
+        rows = list(await cur.fetchall())
+        # End the read's transaction: under REPEATABLE READ a pooled connection would
+        # otherwise show every retry of the audit the same old snapshot.
+        await conn.commit()
+        return rows
+
+
 async def _deals(pool: Any, only: list[str] | None) -> list[tuple[str, int, int, int]]:
     sql = "SELECT deal_id, stock, per_user_limit, shards FROM deals"
     params: tuple[Any, ...] = ()
     if only:
         sql += f" WHERE deal_id IN ({', '.join(['%s'] * len(only))})"
         params = tuple(only)
-    async with pool.acquire() as conn, conn.cursor() as cur:
-        await cur.execute(sql + " ORDER BY created_at", params)
-        return [(d, int(s), int(limit), int(n)) for d, s, limit, n in await cur.fetchall()]
+    rows = await _select(pool, sql + " ORDER BY created_at", params)
+    return [(d, int(s), int(limit), int(n)) for d, s, limit, n in rows]
 
 
 async def _rows(pool: Any, deal_id: str) -> list[OrderRow]:
-    async with pool.acquire() as conn, conn.cursor() as cur:
-        await cur.execute(
-            "SELECT order_id, user_id, quantity, status, pay_by, paid_at, cancelled_at"
-            " FROM orders WHERE deal_id = %s",
-            (deal_id,),
-        )
-        return [
-            OrderRow(o, u, int(q), s, _ts(pb) or 0.0, _ts(pa), _ts(ca))
-            for o, u, q, s, pb, pa, ca in await cur.fetchall()
-        ]
+    rows = await _select(
+        pool,
+        "SELECT order_id, user_id, quantity, status, pay_by, paid_at, cancelled_at"
+        " FROM orders WHERE deal_id = %s",
+        (deal_id,),
+    )
+    return [
+        OrderRow(o, u, int(q), s, _ts(pb) or 0.0, _ts(pa), _ts(ca))
+        for o, u, q, s, pb, pa, ca in rows
+    ]
 
 
 async def _deadlines(redis: aioredis.Redis) -> dict[str, set[str]]:
