@@ -2,6 +2,7 @@
 and timers that outlive the actor."""
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 
@@ -10,6 +11,7 @@ import ray
 import redis.asyncio as aioredis
 
 from actors.adapters import redis_keys as keys
+from actors.adapters.redis_deals import open_pool
 from actors.adapters.redis_timers import RedisTimers
 from actors.clock_actor import clock_handle
 from actors.domain import timers
@@ -116,3 +118,43 @@ async def test_timers_fire_after_the_clock_was_killed(
         return not any(running(deal.deal_id, n) for n in range(deal.shards))
 
     await eventually(retired)
+
+
+@pytest.mark.timeout(400)
+async def test_timers_outlive_the_whole_ray_instance(
+    stack: Settings, redis: aioredis.Redis, deal: DealRecord
+) -> None:
+    from cluster.local import stack as local_stack
+    from tests.integration.conftest import owned
+
+    await open_pool(redis, deal.deal_id, deal.stock)
+    shard = shard_handle(stack, deal.info(), 1)
+    results = await shard.reserve_many.remote([ReserveRequest("u1", 2, "k")], 3.0)
+    order = results[0].outcome.reservation
+    member = timers.expire(deal.deal_id, 1, order.order_id).encode()
+    assert await redis.zscore(keys.TIMERS, member) == order.pay_by
+
+    # All of Ray goes away (shards, clock, Serve) and its deadline passes meanwhile.
+    head = owned(stack, "ray")
+    ray.shutdown()
+    await asyncio.to_thread(head.stop)
+    try:
+        await asyncio.sleep(max(0.0, order.pay_by - time.time()))
+        assert await redis.zscore(keys.TIMERS, member) is not None  # nobody fired it
+    finally:
+        await asyncio.to_thread(local_stack.up, stack)  # a new Ray, a new DealClock
+        ray.init(
+            address=stack.ray_address,
+            namespace=names.NAMESPACE,
+            log_to_driver=False,
+            logging_level="warning",
+        )
+
+    async def cancelled() -> bool:
+        raw = await redis.hget(keys.reservations(deal.deal_id, 1), order.order_id)
+        return json.loads(raw)["status"] == "cancelled"
+
+    await eventually(cancelled, timeout_s=60)
+    assert await redis.zscore(keys.TIMERS, member) is None
+    counts = await redis.hgetall(keys.counts(deal.deal_id, 1))
+    assert int(counts[b"held"]) == 0 and int(counts[b"available"]) == int(counts[b"stock"])
