@@ -99,6 +99,10 @@ class RayClockActions:
                 ray.kill(ray.get_actor(names.stock_shard(deal_id, n), namespace=names.NAMESPACE))
             except ValueError:
                 pass  # not running
+        # Its outbox is done too once empty (no shard runs to add to it): the relay
+        # stops looking. A shard made anew later registers it again as it starts.
+        if not await self._redis.xlen(keys.outbox(deal_id)):
+            await self._redis.srem(keys.OUTBOXES, deal_id)
         logger.info("retired the shards of deal %s", deal_id)
         return True
 

@@ -1,12 +1,23 @@
-"""Order events to Kafka: idempotent producer, acks=all, key = order id."""
+"""Order events to Kafka: idempotent producer, acks=all, key = order id.
+
+The relay hands over hundreds of events at a time, so they go as one record batch per
+partition (``create_batch`` / ``send_batch``) rather than one ``send`` each: the
+per-message path of the Python client cost the relay ~150 µs of CPU per event, on the
+same two cores as the purchase path. Partitions are chosen exactly as ``send`` would
+(the Java client's murmur2 of the key), so one order's events share a partition.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from actors.ports import OutboxEntry
+
+_partition_of = DefaultPartitioner()
 
 
 class KafkaEventPublisher:
@@ -15,9 +26,30 @@ class KafkaEventPublisher:
         self._topic = topic
 
     async def publish(self, entries: list[OutboxEntry]) -> None:
-        # send() queues in order; the futures resolve once the broker acknowledged.
-        acks = [
-            await self._producer.send(self._topic, e.payload, key=e.order_id.encode())
-            for e in entries
-        ]
+        partitions = sorted(await self._producer.partitions_for(self._topic))
+        by_partition: dict[int, list[OutboxEntry]] = defaultdict(list)
+        for e in entries:
+            key = e.order_id.encode()
+            by_partition[_partition_of(key, partitions, partitions)].append(e)
+        acks = []
+        for partition, group in by_partition.items():
+            batch = self._producer.create_batch()
+            for e in group:
+                if batch.append(key=e.order_id.encode(), value=e.payload, timestamp=None) is None:
+                    # Full: send it (batches of one partition keep their order) and go on.
+                    acks.append(await self._send(batch, partition))
+                    batch = self._producer.create_batch()
+                    if (
+                        batch.append(key=e.order_id.encode(), value=e.payload, timestamp=None)
+                        is None
+                    ):
+                        raise ValueError(f"event of order {e.order_id} exceeds a whole batch")
+            acks.append(await self._send(batch, partition))
+        # Each future resolves once the broker acknowledged its batch (acks=all).
         await asyncio.gather(*acks)
+
+    async def _send(self, batch: object, partition: int) -> asyncio.Future[object]:
+        future: asyncio.Future[object] = await self._producer.send_batch(
+            batch, self._topic, partition=partition
+        )
+        return future

@@ -72,7 +72,11 @@ class RedisCheckpointStore:
 
     async def take_epoch(self, deal_id: str, shard: int) -> int:
         try:
-            return int(await self._redis.incr(keys.epoch(deal_id, shard)))
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(keys.epoch(deal_id, shard))
+                pipe.sadd(keys.OUTBOXES, deal_id)  # a shard that runs may write events
+                epoch, _ = await pipe.execute()
+            return int(epoch)
         except RedisError as exc:
             raise StoreError(f"taking the epoch failed: {exc}") from exc
 

@@ -16,7 +16,16 @@ class RedisOutbox:
         self._registry = registry
 
     async def deals(self) -> list[str]:
-        return sorted(d.decode() for d in await self._redis.smembers(self._registry))
+        """The registered deals whose outbox holds events now. One pipelined XLEN per
+        deal, so that deals long sold do not cost the relay a read each round."""
+        registered = sorted(d.decode() for d in await self._redis.smembers(self._registry))
+        if not registered:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for deal_id in registered:
+                pipe.xlen(keys.outbox(deal_id))
+            lengths = await pipe.execute()
+        return [d for d, n in zip(registered, lengths, strict=True) if n]
 
     async def read(self, deal_id: str, limit: int) -> list[OutboxEntry]:
         # Acknowledged entries are deleted, so the stream's head is the oldest unsent one.

@@ -181,10 +181,13 @@ def deploy_config(settings: Settings) -> dict[str, Any]:
 def code_version() -> str:
     root = SERVE_CONFIG.parent.parent
     digest = hashlib.sha256()
+    # The dependencies too: a changed pyproject.toml means changed code in the workers.
+    paths = [root / "pyproject.toml"]
     for package in ("actors", "serve_app", "cluster"):
-        for path in sorted((root / package).rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode())
-            digest.update(path.read_bytes())
+        paths += sorted((root / package).rglob("*.py"))
+    for path in paths:
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
