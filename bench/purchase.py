@@ -73,6 +73,50 @@ def make_deal(settings: Settings, admin: str, stock: int, limit: int) -> str:
     return deal["deal_id"]
 
 
+def cpu_ticks() -> dict[str, tuple[str, int]]:
+    """pid -> (what it is, CPU ticks so far), from /proc: where a run's CPU went."""
+    found = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        found[pid] = (_process_name(cmd), int(fields[11]) + int(fields[12]))
+    return found
+
+
+def _process_name(cmd: str) -> str:
+    for pattern, name in (
+        (r"ray::ServeReplica", "Storefront replica"),
+        (r"ray::StockShard", "StockShard actors"),
+        (r"ray::OrderPublisher", "OrderPublisher (relay)"),
+        (r"ray::OrderSink", "OrderSink"),
+        (r"ray::DealClock", "DealClock"),
+        (r"kafka\.Kafka", "Kafka broker"),
+        (r"mariadbd", "MariaDB"),
+        (r"redis-server", "Redis"),
+        (r"haproxy", "HAProxy"),
+        (r"^\S*wrk ", "wrk (load)"),
+    ):
+        if re.search(pattern, cmd):
+            return name
+    return "Ray and the rest"
+
+
+def cpu_used(before: dict[str, tuple[str, int]], seconds: float) -> dict[str, float]:
+    """Cores used per part since ``before`` (processes that ended are not counted)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for pid, (name, ticks) in cpu_ticks().items():
+        used = ticks - before.get(pid, (name, 0))[1]
+        totals[name] = totals.get(name, 0.0) + used / hz / seconds
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
@@ -95,7 +139,15 @@ def run_wrk(
     ]
     if lua:
         argv += ["-s", str(LUA)]
-    out = subprocess.run([*argv, url], capture_output=True, text=True, env=env, check=True).stdout
+    before = cpu_ticks()
+    started = time.monotonic()
+    proc = subprocess.Popen([*argv, url], stdout=subprocess.PIPE, text=True, env=env)
+    # Read the CPU figures just before wrk ends, while its own process still counts.
+    time.sleep(max(0.0, seconds - 0.5))
+    cpu = cpu_used(before, time.monotonic() - started)
+    out, _ = proc.communicate()
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, argv)
     figures = {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         "p50_ms": _ms(re.search(r"\n\s+50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
@@ -104,6 +156,7 @@ def run_wrk(
         if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out))
         else 0,
         "errors": (m.group(0) if (m := re.search(r"Socket errors:.*", out)) else ""),
+        "cpu": cpu,
     }
     if m := re.search(r"STATUSES (\S*)", out):
         figures["statuses"] = dict(kv.split("=") for kv in m.group(1).split(",") if kv)
@@ -181,6 +234,21 @@ def measure(settings: Settings, args: argparse.Namespace) -> dict[str, dict]:
         print("purchase ...", flush=True)
         path = f"/api/deals/{deal_id}/purchase"
         results["purchase"] = run_wrk(base + path, **common, env=lua_env(path, "buy"), lua=True)
+        # The order pipeline lags the burst by design: let it catch up (and check the
+        # invariants of everything just sold) before the next run, which it would slow.
+        print("waiting for the order pipeline, then auditing the deal ...", flush=True)
+        started = time.monotonic()
+        audit = subprocess.run(
+            [sys.executable, "-m", "serve_app.cli", "audit", "--deal", deal_id, "--wait", "600"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **settings.to_env()},
+        )
+        results["purchase"]["audit"] = {
+            "ok": audit.returncode == 0,
+            "seconds": round(time.monotonic() - started, 1),
+            "lines": audit.stdout.strip().splitlines()[:10],
+        }
         print("sold_out ...", flush=True)
         path = f"/api/deals/{sold_out_id}/purchase"
         results["sold_out"] = run_wrk(base + path, **common, env=lua_env(path, "late"), lua=True)
@@ -205,6 +273,27 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> None:
             f"| {name} | {r['rps']:.0f} | {r['rps'] / trivial:.2f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
             f"{', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))} |"
         )
+    lines += [
+        "",
+        "CPU per part during each run (cores; the machine has " + f"{os.cpu_count()}):",
+        "",
+    ]
+    parts = list(dict.fromkeys(p for r in results.values() for p in r["cpu"]))
+    lines.append("| part | " + " | ".join(results) + " |")
+    lines.append("| --- |" + " ---: |" * len(results))
+    for part in parts:
+        cells = " | ".join(f"{r['cpu'].get(part, 0.0):.2f}" for r in results.values())
+        lines.append(f"| {part} | {cells} |")
+    audit = results["purchase"].get("audit")
+    if audit:
+        verdict = "passed" if audit["ok"] else "FAILED"
+        lines += [
+            "",
+            f"After the purchase run the order pipeline caught up and `flashsale audit` "
+            f"{verdict} in {audit['seconds']} s:",
+            "",
+            *[f"    {line}" for line in audit["lines"]],
+        ]
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     OUT.mkdir(exist_ok=True)
