@@ -22,6 +22,7 @@ from actors.domain.ledger import Counts, Ledger, OrderStatus, Outcome, Refusal, 
 from actors.ports import CheckpointStore, Fenced, OutboxFull, PoolShort, StoreError
 
 logger = logging.getLogger("flashsale.shard")
+_REFILL_ROUNDS = 4
 T = TypeVar("T")
 
 
@@ -156,20 +157,32 @@ class ShardService:
         outcomes = await self._run(
             lambda ledger: [reserve(ledger, r) for r in requests], creates=True
         )
-        short = [i for i, o in enumerate(outcomes) if o == Refused(Refusal.SOLD_OUT)]
-        found: bool | None = True
-        if short:
-            found = await self._refill(sum(requests[i].quantity for i in short))
-            if found:
-                retried = await self._run(
-                    lambda ledger: [reserve(ledger, requests[i]) for i in short], creates=True
-                )
-                for i, outcome in zip(short, retried, strict=True):
-                    outcomes[i] = outcome
         dry = Refused(Refusal.SOLD_OUT)
+        # Short requests wait for stock from the pool or the siblings, a few rounds at
+        # most (a round's units can be taken by a sibling's own refill meanwhile). Only
+        # a refill that found the whole deal dry makes "sold out" an answer; otherwise
+        # what is still short is "retry".
+        found: bool | None = True
+        for _ in range(_REFILL_ROUNDS):
+            short = [i for i, o in enumerate(outcomes) if o == dry]
+            if not short:
+                break
+            found = await self._refill(sum(requests[i].quantity for i in short))
+            if not found:
+                break
+            retried = await self._run(
+                lambda ledger, short=short: [reserve(ledger, requests[i]) for i in short],
+                creates=True,
+            )
+            for i, outcome in zip(short, retried, strict=True):
+                outcomes[i] = outcome
+        else:
+            found = None if any(o == dry for o in outcomes) else found
         return [
             ReserveResult(
-                o, deal_sold_out=o == dry and found is False, uncertain=o == dry and found is None
+                o,
+                deal_sold_out=o == dry and found is False,
+                uncertain=o == dry and found is not False,
             )
             for o in outcomes
         ]
@@ -305,9 +318,9 @@ class ShardService:
         return 0
 
     async def _refill(self, need: int) -> bool | None:
-        """Find ``need`` more units: the pool first, then the siblings' spare stock.
-        True: some found. False: the pool and every sibling are dry. None: nothing
-        found, but a sibling did not answer."""
+        """Find more units (up to ``need``): the pool first, then the siblings' spare
+        stock. True: some found. False: the pool and every sibling are dry. None:
+        nothing found, but a sibling did not answer or units were still moving."""
         async with self._refill_lock:
             if self._ledger.available >= need:
                 return True  # a refill that ran while we waited brought enough
@@ -327,6 +340,8 @@ class ShardService:
                     )
                 if donated >= need:
                     break
-            if donated > 0 and await self._take_from_pool(need) > 0:
-                return True
+            if donated > 0:
+                # Another shard's refill may take the donated units first: they are then
+                # in that shard, still for sale, so this is no "sold out".
+                return True if await self._take_from_pool(need) > 0 else None
             return None if silent else False

@@ -211,3 +211,16 @@ async def test_a_silent_sibling_makes_sold_out_uncertain() -> None:
     second = (await fam.shards[0].reserve_many([ReserveRequest(mine[1], 1, "k")]))[0]
     assert second.outcome == Refused(Refusal.SOLD_OUT)
     assert second.uncertain and not second.deal_sold_out
+
+
+async def test_a_refill_that_finds_too_little_asks_again_before_saying_sold_out() -> None:
+    fam = await Family(FakeStore(), deal(stock=4, shards=2, limit=1)).start()
+    shard0, shard1 = fam.shards[0], fam.shards[1]
+    await shard0.reserve_many([ReserveRequest("a", 1, "k"), ReserveRequest("b", 1, "k")])
+    assert await shard1.donate(1) == 1  # the pool holds 1, shard 1 has 1 to spare
+    results = await shard0.reserve_many([ReserveRequest("c", 1, "k"), ReserveRequest("d", 1, "k")])
+    # The pool's one unit is not enough for both: the second round takes shard 1's.
+    assert all(isinstance(r.outcome, Accepted) for r in results), results
+    assert fam.totals() == (4, 0, 4, 0)
+    last = (await shard0.reserve_many([ReserveRequest("e", 1, "k")]))[0]
+    assert last.outcome == Refused(Refusal.SOLD_OUT) and last.deal_sold_out
