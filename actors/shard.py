@@ -277,7 +277,7 @@ class ShardService:
             if isinstance(exc, OutboxFull):
                 # Refused whole; let what creates no order (pay, cancel, deadlines) through.
                 for queued in group:
-                    if queued.creates:
+                    if queued.creates and not queued.future.done():
                         queued.future.set_exception(exc)
                 self._queue[:0] = [q for q in group if not q.creates]
                 return

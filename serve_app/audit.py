@@ -78,7 +78,6 @@ async def _deadlines(redis: aioredis.Redis) -> dict[str, set[str]]:
 
 
 async def gather(
-    settings: Settings,
     redis: aioredis.Redis,
     pool: Any,
     only: list[str] | None,
@@ -162,7 +161,10 @@ async def run(
     deadline = time.monotonic() + wait_s
     try:
         while True:
-            facts = await gather(settings, redis, pool, only, live)
+            facts = await gather(redis, pool, only, live)
+            missing = sorted(set(only or ()) - {f.deal_id for f in facts})
+            if missing:
+                raise LookupError(f"no such deal: {', '.join(missing)}")
             found = audit(facts, time.time(), DEADLINE_GRACE_S)
             if not any(found.values()) or time.monotonic() >= deadline:
                 return found, len(facts)

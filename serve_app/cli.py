@@ -56,7 +56,11 @@ def audit_command(settings: Settings, deals: list[str] | None, wait_s: float, ra
     from serve_app import audit
 
     live = audit.ray_live_counts(settings) if ray else None
-    found, checked = asyncio.run(audit.run(settings, deals, wait_s, live))
+    try:
+        found, checked = asyncio.run(audit.run(settings, deals, wait_s, live))
+    except LookupError as err:
+        print(f"flashsale: {err}", file=sys.stderr)
+        return 2
     for line in audit.report(found, checked, live is not None):
         print(line)
     return 1 if any(found.values()) else 0
