@@ -20,6 +20,7 @@ from actors.adapters.redis_deals import cached_deal, open_pool
 from actors.adapters.redis_timers import RedisTimers
 from actors.clock import ClockLoop
 from actors.domain.ledger import Outcome
+from actors.handles import singleton
 from actors.shard import DealInfo
 from actors.stock import shard_handle
 from cluster import names
@@ -142,6 +143,4 @@ class DealClock:
 
 
 def clock_handle(settings: Settings) -> Any:
-    return DealClock.options(
-        name=names.DEAL_CLOCK, namespace=names.NAMESPACE, lifetime="detached", get_if_exists=True
-    ).remote(settings)
+    return singleton(DealClock, names.DEAL_CLOCK, settings)

@@ -17,6 +17,7 @@ import ray
 
 from actors.adapters.kafka_publisher import KafkaEventPublisher
 from actors.adapters.redis_outbox import RedisOutbox
+from actors.handles import singleton
 from actors.relay import OutboxRelay
 from cluster import names
 from cluster.clients import kafka_producer, redis_client
@@ -68,9 +69,4 @@ class OrderPublisher:
 
 
 def publisher_handle(settings: Settings) -> Any:
-    return OrderPublisher.options(
-        name=names.ORDER_PUBLISHER,
-        namespace=names.NAMESPACE,
-        lifetime="detached",
-        get_if_exists=True,
-    ).remote(settings)
+    return singleton(OrderPublisher, names.ORDER_PUBLISHER, settings)

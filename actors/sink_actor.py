@@ -17,6 +17,7 @@ import ray
 
 from actors.adapters.kafka_source import KafkaEventSource
 from actors.adapters.mysql_store import MysqlOrderStore
+from actors.handles import singleton
 from actors.sink import OrderSinkLoop
 from cluster import names
 from cluster.clients import kafka_consumer, mysql_pool
@@ -99,6 +100,4 @@ class OrderSink:
 
 
 def sink_handle(settings: Settings) -> Any:
-    return OrderSink.options(
-        name=names.ORDER_SINK, namespace=names.NAMESPACE, lifetime="detached", get_if_exists=True
-    ).remote(settings)
+    return singleton(OrderSink, names.ORDER_SINK, settings)

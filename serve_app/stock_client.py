@@ -15,8 +15,8 @@ from typing import Any
 from ray import serve
 from ray.exceptions import ActorDiedError
 
-from actors.adapters import redis_keys as keys
 from actors.adapters.redis_deals import open_pool
+from actors.adapters.redis_timers import RedisTimers
 from actors.domain import timers
 from actors.domain.deals import shard_for_user
 from actors.domain.ledger import Counts, Outcome
@@ -73,12 +73,11 @@ class StockRouter:
         passed), retire its shards once its last payment window has closed."""
         lead = self._settings.preheat_lead_s
         last_deadline = deal.ends_ts + self._settings.payment_timeout_s
-        await self._backends.redis.zadd(
-            keys.TIMERS,
+        await RedisTimers(self._backends.redis).schedule_many(
             {
-                timers.preheat(deal.deal_id).encode(): deal.starts_ts - lead,
-                timers.retire(deal.deal_id).encode(): last_deadline + _RETIRE_GRACE_S,
-            },
+                timers.preheat(deal.deal_id): deal.starts_ts - lead,
+                timers.retire(deal.deal_id): last_deadline + _RETIRE_GRACE_S,
+            }
         )
 
     async def reserve(

@@ -11,12 +11,9 @@ from actors.adapters import redis_keys as keys
 
 
 async def open_pool(client: aioredis.Redis, deal_id: str, stock: int) -> None:
-    """Put the deal's stock in its pool (once, ever: a second call changes nothing) and
-    register its outbox with the relay."""
-    async with client.pipeline(transaction=True) as pipe:
-        pipe.set(keys.pool(deal_id), stock, nx=True)
-        pipe.sadd(keys.OUTBOXES, deal_id)
-        await pipe.execute()
+    """Put the deal's stock in its pool (once, ever: a second call changes nothing). Its
+    outbox is registered with the relay by each shard as it starts (take_epoch)."""
+    await client.set(keys.pool(deal_id), stock, nx=True)
 
 
 async def cached_deal(client: aioredis.Redis, deal_id: str) -> dict[str, Any] | None:

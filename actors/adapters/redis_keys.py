@@ -34,7 +34,8 @@ checkpoint writes outside its deal's slot: a Redis Cluster would need it moved (
 into the order id itself)."""
 
 OUTBOXES = "fs:outboxes"
-"""Set of the deals whose shards may write order events (registered at preheat)."""
+"""Set of the deals whose shards may write order events (each shard adds its deal as it
+starts; retiring a deal whose outbox is empty removes it)."""
 
 TIMERS = "fs:timers"
 """The DealClock's durable timers (sorted set: member = encoded timer, score = when,

@@ -14,7 +14,10 @@ class RedisTimers:
         self._key = key
 
     async def schedule(self, timer: Timer, at: float) -> None:
-        await self._redis.zadd(self._key, {timer.encode(): at})
+        await self.schedule_many({timer: at})
+
+    async def schedule_many(self, when: dict[Timer, float]) -> None:
+        await self._redis.zadd(self._key, {t.encode(): at for t, at in when.items()})
 
     async def due(self, now: float, limit: int) -> list[tuple[str, float]]:
         rows = await self._redis.zrangebyscore(
@@ -29,6 +32,3 @@ class RedisTimers:
         """Move a timer that still exists; one removed meanwhile (its order was paid,
         say) stays removed."""
         await self._redis.zadd(self._key, {member: at}, xx=True)
-
-    async def pending(self) -> int:
-        return int(await self._redis.zcard(self._key))

@@ -8,6 +8,7 @@ serve_app/audit.py. Each check returns problems naming the offending ids; none =
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from actors.domain.ledger import Counts, OrderStatus, Reservation
@@ -61,6 +62,12 @@ def audit(deals: list[DealFacts], now: float, grace_s: float) -> dict[str, list[
         found["I4"] += [f"deal {deal.deal_id}: {p}" for p in _deadlines(deal, now, grace_s)]
         found["I5"] += [f"deal {deal.deal_id}: {p}" for p in _idempotency(deal)]
     return found
+
+
+def _listed(what: str, ids: Iterable[str]) -> list[str]:
+    """One problem naming the offending ids (the first 20), or none."""
+    found = sorted(ids)
+    return [f"{len(found)} {what}: {found[:20]}"] if found else []
 
 
 def _stock(deal: DealFacts) -> list[str]:
@@ -117,7 +124,6 @@ def _limits(deal: DealFacts) -> list[str]:
 
 
 def _recorded(deal: DealFacts) -> list[str]:
-    problems = []
     rows = {r.order_id: r for r in deal.rows}
     missing, wrong = [], []
     for r in deal.reservations():
@@ -127,18 +133,15 @@ def _recorded(deal: DealFacts) -> list[str]:
         elif (row.status, row.quantity, row.user_id) != (r.status.value, r.quantity, r.user_id):
             wrong.append(f"{r.order_id} ({row.status} in MySQL, {r.status.value} in the shard)")
     known = {r.order_id for r in deal.reservations()}
-    phantoms = sorted(o for o in rows if o not in known)
-    if missing:
-        problems.append(f"{len(missing)} orders have no MySQL row: {sorted(missing)[:20]}")
-    if wrong:
-        problems.append(f"{len(wrong)} MySQL rows disagree with their shard: {wrong[:20]}")
-    if phantoms:
-        problems.append(f"{len(phantoms)} MySQL rows no shard knows: {phantoms[:20]}")
-    return problems
+    phantoms = [o for o in rows if o not in known]
+    return (
+        _listed("orders have no MySQL row", missing)
+        + _listed("MySQL rows disagree with their shard", wrong)
+        + _listed("MySQL rows no shard knows", phantoms)
+    )
 
 
 def _deadlines(deal: DealFacts, now: float, grace_s: float) -> list[str]:
-    problems = []
     overdue, lost, late_paid, both = [], [], [], []
     for r in deal.reservations():
         if r.status is OrderStatus.RESERVED:
@@ -153,15 +156,12 @@ def _deadlines(deal: DealFacts, now: float, grace_s: float) -> list[str]:
     for row in deal.rows:
         if row.paid_at is not None and row.cancelled_at is not None:
             both.append(row.order_id)
-    if overdue:
-        problems.append(f"unpaid past their deadline: {sorted(overdue)[:20]}")
-    if lost:
-        problems.append(f"held with no deadline timer: {sorted(lost)[:20]}")
-    if late_paid:
-        problems.append(f"paid at or after their deadline: {sorted(late_paid)[:20]}")
-    if both:
-        problems.append(f"both paid and cancelled: {sorted(set(both))[:20]}")
-    return problems
+    return (
+        _listed("unpaid past their deadline", overdue)
+        + _listed("held with no deadline timer", lost)
+        + _listed("paid at or after their deadline", late_paid)
+        + _listed("both paid and cancelled", set(both))
+    )
 
 
 def _idempotency(deal: DealFacts) -> list[str]:

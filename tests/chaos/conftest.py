@@ -13,8 +13,6 @@ from collections.abc import Iterator
 import pytest
 
 from cluster.local import stack as local_stack
-from cluster.local.service import LocalService
-from cluster.local.stack import SERVICES, local_service
 from cluster.settings import Settings
 from tests.e2e.conftest import _retire_test_deals, admin_token, api  # noqa: F401 -- shared fixtures
 
@@ -30,13 +28,6 @@ def drill(stack: Settings) -> Iterator[Settings]:
     local_stack.up(changed)
     yield changed
     local_stack.up(stack)
-
-
-def owned(settings: Settings, name: str) -> LocalService:
-    address_name, _ = SERVICES[name]
-    if address_name in settings.given:
-        pytest.skip(f"{name} is external ({address_name}); this drill stops and starts it")
-    return local_service(settings, name)
 
 
 async def audit(settings: Settings, deal_id: str, wait_s: float = 90) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from cluster.settings import Settings
-from tests.e2e.api_client import bearer, client, purchase, token
+from tests.e2e.api_client import bearer, client, purchase, stats, token
 from tests.random_refs import suffix
 
 
@@ -86,3 +86,14 @@ async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: st
     while not await check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.5)
+
+
+async def until_nothing_held(
+    api: httpx.AsyncClient, admin_token: str, deal_id: str, timeout_s: float
+) -> None:
+    """Wait until every order of the deal is paid or cancelled (the deadlines fired)."""
+
+    async def settled() -> bool:
+        return (await stats(api, admin_token, deal_id))["held"] == 0
+
+    await until(settled, timeout_s, "the deadlines")

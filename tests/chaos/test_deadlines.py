@@ -14,7 +14,15 @@ import pytest
 from cluster.clients import mysql_connect
 from cluster.settings import Settings
 from tests.chaos.conftest import audit
-from tests.chaos.shop import Buyer, buy_all, buyers, cancel, order_status, pay, until
+from tests.chaos.shop import (
+    Buyer,
+    buy_all,
+    buyers,
+    cancel,
+    order_status,
+    pay,
+    until_nothing_held,
+)
 from tests.e2e.api_client import create_deal, stats
 
 
@@ -72,10 +80,7 @@ async def test_a_flash_sale_half_paid_a_tenth_cancelled_the_rest_expired(
     assert wanted == {"paid": 150, "cancelled": 30, "expired": 120}, wanted
 
     # Nothing is held once the last window (20 s) has closed and the clock has fired.
-    async def settled() -> bool:
-        return (await stats(api, admin_token, deal["deal_id"]))["held"] == 0
-
-    await until(settled, drill.payment_timeout_s + 30, "the deadlines")
+    await until_nothing_held(api, admin_token, deal["deal_id"], drill.payment_timeout_s + 30)
     figures = await stats(api, admin_token, deal["deal_id"])
     assert (figures["sold"], figures["available"], figures["held"]) == (150, 150, 0)
     assert figures["cancelled"] == 150
@@ -119,10 +124,7 @@ async def test_payments_racing_their_deadline_end_paid_or_cancelled_never_both(
     paid = sum(1 for s in answers.values() if s == 200)
     assert 0 < paid < len(people), f"{paid} paid: the race never happened"
 
-    async def settled() -> bool:
-        return (await stats(api, admin_token, deal["deal_id"]))["held"] == 0
-
-    await until(settled, 30, "the deadlines")
+    await until_nothing_held(api, admin_token, deal["deal_id"], 30)
     seen = await asyncio.gather(*(order_status(api, b) for b in people))
     for b, status in zip(people, seen, strict=True):
         assert status == ("paid" if answers[b.user_id] == 200 else "cancelled"), b.user_id

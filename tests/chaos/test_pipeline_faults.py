@@ -14,9 +14,10 @@ from actors.adapters import redis_keys as keys
 from actors.sink_actor import sink_handle
 from cluster.clients import mysql_connect, redis_client
 from cluster.settings import Settings
-from tests.chaos.conftest import audit, owned
+from tests.chaos.conftest import audit
 from tests.chaos.shop import Buyer, buy_all, buyers, pay, until
 from tests.e2e.api_client import create_deal
+from tests.integration.conftest import owned
 
 
 def mysql_rows(settings: Settings, deal_id: str) -> dict[str, tuple]:
