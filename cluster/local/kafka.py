@@ -95,12 +95,34 @@ class KafkaBroker(LocalService):
         ]
         if not (data / "meta.properties").exists():
             log("formatting Kafka storage")
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-            run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)])
+            # "--cluster-id=" keeps an id that starts with "-" from reading as an option
+            # (one in 64 ids do; that once failed CI at "kafka-storage format").
+            run(
+                [
+                    *jvm,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    f"--cluster-id={new_cluster_id()}",
+                    "-c",
+                    str(props),
+                ]
+            )
         spawn([*jvm, "kafka.Kafka", str(props)], pid_file=self.pid_file, log_file=self.log_file)
 
     def _after_start(self) -> None:
         asyncio.run(ensure_topics(self.settings))
+
+
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: 16 bytes, URL-safe base64, no padding.
+
+    Like Kafka's own Uuid.randomUuid, it never starts with "-", which its
+    command-line tools would take for an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 async def _metadata_ok(settings: Settings) -> None:
