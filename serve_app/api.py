@@ -35,7 +35,10 @@ def create_api(settings: Settings, backends: Backends) -> FastAPI:
     api.state.payments = SimulatedPayments()
     api.state.sold_out = SoldOutBoard(backends.redis)
     install_error_handlers(api)
-    for module in (system, auth, deals, purchase, orders, admin):
+    # The purchase route first: Serve names the route of every request for its metrics
+    # by trying the app's routes in order (~5 % of the replica's time under a burst
+    # when the purchase route came after twenty others).
+    for module in (purchase, system, auth, deals, orders, admin):
         api.include_router(module.router)
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return api
