@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from actors.domain.deals import split_stock
 from actors.domain.ledger import Counts, Ledger, OrderStatus, Outcome, Refusal, Refused, Reservation
+from actors.domain.wire import compact_pickle
 from actors.ports import CheckpointStore, Fenced, OutboxFull, PoolShort, StoreError
 
 logger = logging.getLogger("flashsale.shard")
@@ -37,6 +38,7 @@ class DealInfo:
     shards: int
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class ReserveRequest:
     user_id: str
@@ -44,6 +46,7 @@ class ReserveRequest:
     key: str
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class ReserveResult:
     outcome: Outcome

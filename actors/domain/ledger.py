@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from actors.domain import events
+from actors.domain.wire import compact_pickle
 
 
 class OrderStatus(StrEnum):
@@ -40,6 +41,7 @@ class Refusal(StrEnum):
     NOT_DUE = "not_due"  # a deadline fired before the order's pay_by (a clock ahead)
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class Reservation:
     order_id: str
@@ -70,6 +72,7 @@ class Reservation:
         return cls(**{**data, "status": OrderStatus(data["status"])})
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """The request holds: ``replayed`` when it repeated one already accepted."""
@@ -78,6 +81,7 @@ class Accepted:
     replayed: bool = False
 
 
+@compact_pickle
 @dataclass(frozen=True, slots=True)
 class Refused:
     reason: Refusal
