@@ -32,7 +32,6 @@ ENV_NAMES: dict[str, str] = {
     "FLASHSALE_HTTP_PORT": "http_port",
     "FLASHSALE_MAX_BODY_BYTES": "max_body_bytes",
     "FLASHSALE_CALL_TIMEOUT_S": "call_timeout_s",
-    "FLASHSALE_BATCH_WAIT_MS": "batch_wait_ms",
     "FLASHSALE_BATCH_MAX": "batch_max",
     "FLASHSALE_BATCH_CONCURRENCY": "batch_concurrency",
     "FLASHSALE_OUTBOX_MAX": "outbox_max",
@@ -83,11 +82,11 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)
     # Upper bound on any single call to Redis, MySQL, Kafka or an actor.
     call_timeout_s: float = Field(2.0, gt=0, le=60)
-    # Purchase micro-batching in each replica (see serve_app/stock_client.py): how long
-    # a batch waits for company, its largest size, and how many may be in flight at once.
-    batch_wait_ms: float = Field(5.0, ge=0, le=100)
+    # Purchase batching in each replica (serve_app/batcher.py): the most purchases one
+    # actor call carries, and how many calls to one shard may be out at once; what
+    # arrives meanwhile leaves with the next call. No timer: nobody waits for company.
     batch_max: int = Field(500, ge=1, le=10_000)
-    batch_concurrency: int = Field(2, ge=1, le=64)
+    batch_concurrency: int = Field(1, ge=1, le=64)
     # Order events a deal's outbox may hold before Kafka has them: past it, purchases
     # get 503 (payments and cancels still pass), so a Kafka outage cannot fill Redis.
     outbox_max: int = Field(10_000, ge=1, le=10_000_000)

@@ -1,18 +1,16 @@
 """Every Ray call the ingress makes to the stock shards, in one place.
 
-Purchases are micro-batched: each replica collects the purchases that arrive within a
-few milliseconds (Serve's ``@serve.batch``) and makes one actor call per shard per batch;
-the shard then group-commits the whole call to Redis in one round trip.
+Purchases are batched per shard: what arrives while a replica's call to a shard is out
+leaves together as its next call (serve_app/batcher.py), and the shard group-commits the
+whole call to Redis in one round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from ray import serve
 from ray.exceptions import ActorDiedError
 
 from actors.adapters.redis_deals import open_pool
@@ -24,6 +22,7 @@ from actors.shard import ReserveRequest, ReserveResult
 from actors.stock import shard_handle
 from cluster.settings import Settings
 from serve_app.backends import Backends
+from serve_app.batcher import CallBatcher
 from serve_app.catalog import DealRecord
 
 _RETIRE_GRACE_S = 60.0  # past the last deadline, so the deadlines' timers come first
@@ -125,42 +124,23 @@ class StockRouter:
 
 
 class Purchaser:
-    """One replica's purchase batcher: one actor call per shard per batch.
-
-    Purchases that arrive while the allowed batches' actor calls are out queue up and
-    leave together as the next batch, so batches grow with the load on their own, as
-    the shards' group commits do. Defaults (2 in flight, 5 ms) came from a sweep with
-    bench/purchase.py; see docs/design.md.
-    """
+    """One replica's purchases: one actor call per shard carries every purchase that
+    arrived while that shard's previous calls were out (serve_app/batcher.py)."""
 
     def __init__(self, router: StockRouter, settings: Settings) -> None:
         self._router = router
-        self._batch = serve.batch(
-            max_batch_size=settings.batch_max,
-            batch_wait_timeout_s=settings.batch_wait_ms / 1000,
-            max_concurrent_batches=settings.batch_concurrency,
-        )(self._reserve_batch)
+        self._settings = settings
+        self._batchers: dict[tuple[str, int], CallBatcher[ReserveRequest, ReserveResult]] = {}
 
     async def reserve(self, item: PurchaseItem) -> ReserveResult:
-        result = await self._batch(item)
-        if isinstance(result, Exception):
-            raise result
-        return result  # type: ignore[no-any-return]
-
-    async def _reserve_batch(self, items: list[PurchaseItem]) -> list[ReserveResult | Exception]:
-        groups: dict[tuple[str, int], list[int]] = defaultdict(list)
-        deals: dict[str, DealRecord] = {}
-        for i, item in enumerate(items):
-            shard = self._router.shard_of(item.deal, item.request.user_id)
-            groups[(item.deal.deal_id, shard)].append(i)
-            deals[item.deal.deal_id] = item.deal
-        calls = [
-            self._router.reserve(deals[deal_id], shard, [items[i].request for i in idxs])
-            for (deal_id, shard), idxs in groups.items()
-        ]
-        answers = await asyncio.gather(*calls, return_exceptions=True)
-        out: list[ReserveResult | Exception] = [ShardUnavailable("no answer")] * len(items)
-        for idxs, answer in zip(groups.values(), answers, strict=True):
-            for pos, i in enumerate(idxs):
-                out[i] = answer if isinstance(answer, BaseException) else answer[pos]  # type: ignore[assignment]
-        return out
+        deal = item.deal
+        shard = self._router.shard_of(deal, item.request.user_id)
+        key = (deal.deal_id, shard)
+        batcher = self._batchers.get(key)
+        if batcher is None:
+            batcher = self._batchers[key] = CallBatcher(
+                lambda requests: self._router.reserve(deal, shard, requests),
+                max_batch=self._settings.batch_max,
+                in_flight=self._settings.batch_concurrency,
+            )
+        return await batcher.submit(item.request)
