@@ -65,16 +65,21 @@ return 'OK'
 
 
 class RedisCheckpointStore:
-    def __init__(self, client: aioredis.Redis, outbox_max: int) -> None:
+    def __init__(
+        self, client: aioredis.Redis, outbox_max: int, registry: str = keys.OUTBOXES
+    ) -> None:
+        """``registry``: the set of deals the relay drains; tests give their own, out
+        of the way of the cluster's relay."""
         self._redis = client
         self._outbox_max = outbox_max
+        self._registry = registry
         self._commit = client.register_script(_COMMIT)
 
     async def take_epoch(self, deal_id: str, shard: int) -> int:
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(keys.epoch(deal_id, shard))
-                pipe.sadd(keys.OUTBOXES, deal_id)  # a shard that runs may write events
+                pipe.sadd(self._registry, deal_id)  # a shard that runs may write events
                 epoch, _ = await pipe.execute()
             return int(epoch)
         except RedisError as exc:

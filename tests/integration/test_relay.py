@@ -25,14 +25,15 @@ class NoSiblings:  # a deal of one shard has none to ask
         return 0
 
 
-async def sell(redis: aioredis.Redis, deal_id: str) -> list[str]:
+async def sell(redis: aioredis.Redis, deal_id: str, registry: str) -> list[str]:
     """A small sale on a real shard: 6 orders, 2 paid, 2 cancelled. Returns order ids."""
     await redis.set(keys.pool(deal_id), 6)
     deal = DealInfo(deal_id, stock=6, per_user_limit=1, price_cents=100, shards=1)
     shard = ShardService(
         deal,
         0,
-        RedisCheckpointStore(redis, outbox_max=10_000),
+        # Its own registry: the cluster's relay must not drain this outbox meanwhile.
+        RedisCheckpointStore(redis, outbox_max=10_000, registry=registry),
         NoSiblings(),
         SystemClock(),
         new_order_id,
@@ -72,8 +73,8 @@ async def test_every_event_reaches_kafka_in_order_and_leaves_the_outbox(
 ) -> None:
     deal_id = f"test-{suffix()}"
     registry = f"test:outboxes:{suffix()}"
-    order_ids = await sell(redis, deal_id)
-    await redis.sadd(registry, deal_id)
+    order_ids = await sell(redis, deal_id, registry)
+    assert await redis.sismember(registry, deal_id)  # the shard registered its outbox
     producer = kafka_producer(stack)
     await producer.start()
     try:
@@ -98,9 +99,8 @@ async def test_a_crash_before_the_acknowledgement_resends_and_loses_nothing(
     stack: Settings, redis: aioredis.Redis, kafka_topic: str
 ) -> None:
     deal_id = f"test-{suffix()}"
-    await sell(redis, deal_id)
     registry = f"test:outboxes:{suffix()}"
-    await redis.sadd(registry, deal_id)
+    await sell(redis, deal_id, registry)
 
     class CrashingOutbox(RedisOutbox):
         async def acknowledge(self, deal_id: str, entry_ids: list[str]) -> None:
