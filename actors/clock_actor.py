@@ -79,10 +79,12 @@ class RayClockActions:
             deal, [self._shard(deal, n).counts.remote() for n in range(deal["shards"])]
         )
 
-    async def expire(self, deal_id: str, shard: int, order_id: str) -> Outcome:
+    async def expire_many(self, deal_id: str, shard: int, order_ids: list[str]) -> list[Outcome]:
         deal = await self._deal(deal_id)
-        (outcome,) = await self._call(deal, [self._shard(deal, shard).expire.remote(order_id)])
-        return outcome  # type: ignore[no-any-return]
+        (outcomes,) = await self._call(
+            deal, [self._shard(deal, shard).expire_many.remote(order_ids)]
+        )
+        return outcomes  # type: ignore[no-any-return]
 
     async def retire(self, deal_id: str) -> bool:
         deal = await self._deal(deal_id)

@@ -91,6 +91,8 @@ class Timers(Protocol):
 
     async def done(self, member: str) -> None: ...
 
+    async def done_many(self, members: list[str]) -> None: ...
+
     async def postpone(self, member: str, at: float) -> None: ...
 
 
@@ -99,7 +101,9 @@ class ClockActions(Protocol):
 
     async def preheat(self, deal_id: str) -> None: ...
 
-    async def expire(self, deal_id: str, shard: int, order_id: str) -> Outcome: ...
+    async def expire_many(self, deal_id: str, shard: int, order_ids: list[str]) -> list[Outcome]:
+        """One outcome per order, in order (see ShardService.expire)."""
+        ...
 
     async def retire(self, deal_id: str) -> bool:
         """Stop the deal's shards if none holds an unpaid order; False: not yet."""

@@ -198,7 +198,13 @@ class ShardService:
 
     async def expire(self, order_id: str) -> Outcome:
         """The payment deadline's timer: cancel unless paid or not yet due (then refuse)."""
-        return await self._run(lambda ledger: ledger.expire(order_id, now=self._clock.now()))
+        (outcome,) = await self.expire_many([order_id])
+        return outcome
+
+    async def expire_many(self, order_ids: list[str]) -> list[Outcome]:
+        """Many deadlines in one group commit: a sale's unpaid orders fall due together."""
+        now = self._clock.now()
+        return await self._run(lambda ledger: [ledger.expire(o, now=now) for o in order_ids])
 
     async def donate(self, at_least: int) -> int:
         """Give half of what is available (at least ``at_least``) back to the pool."""

@@ -84,8 +84,8 @@ class StockShard:
     async def cancel(self, order_id: str, user_id: str) -> Outcome:
         return await (await self._ready()).cancel(order_id, user_id)
 
-    async def expire(self, order_id: str) -> Outcome:
-        return await (await self._ready()).expire(order_id)
+    async def expire_many(self, order_ids: list[str]) -> list[Outcome]:
+        return await (await self._ready()).expire_many(order_ids)
 
     async def donate(self, at_least: int) -> int:
         return await (await self._ready()).donate(at_least)

@@ -28,6 +28,10 @@ class RedisTimers:
     async def done(self, member: str) -> None:
         await self._redis.zrem(self._key, member)
 
+    async def done_many(self, members: list[str]) -> None:
+        if members:
+            await self._redis.zrem(self._key, *members)
+
     async def postpone(self, member: str, at: float) -> None:
         """Move a timer that still exists; one removed meanwhile (its order was paid,
         say) stays removed."""

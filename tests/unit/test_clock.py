@@ -18,6 +18,10 @@ class FakeTimers:
     async def done(self, member: str) -> None:
         self.set.pop(member, None)
 
+    async def done_many(self, members: list[str]) -> None:
+        for member in members:
+            self.set.pop(member, None)
+
     async def postpone(self, member: str, at: float) -> None:
         if member in self.set:
             self.set[member] = at
@@ -28,6 +32,7 @@ class FakeActions:
         self.calls: list[tuple] = []
         self.failing = 0
         self.expire_answer: Outcome = Refused(Refusal.ORDER_PAID)
+        self.not_due: set[str] = set()  # orders whose shard says "not yet"
         self.retire_answer = True
 
     def _maybe_fail(self) -> None:
@@ -39,10 +44,12 @@ class FakeActions:
         self._maybe_fail()
         self.calls.append(("preheat", deal_id))
 
-    async def expire(self, deal_id: str, shard: int, order_id: str) -> Outcome:
+    async def expire_many(self, deal_id: str, shard: int, order_ids: list[str]) -> list[Outcome]:
         self._maybe_fail()
-        self.calls.append(("expire", deal_id, shard, order_id))
-        return self.expire_answer
+        self.calls.append(("expire", deal_id, shard, tuple(order_ids)))
+        return [
+            Refused(Refusal.NOT_DUE) if o in self.not_due else self.expire_answer for o in order_ids
+        ]
 
     async def retire(self, deal_id: str) -> bool:
         self._maybe_fail()
@@ -59,7 +66,7 @@ async def test_only_what_is_due_fires_and_then_is_gone() -> None:
     assert a.calls == [("preheat", "d")]
     assert await loop.tick(15) == 0
     assert await loop.tick(20) == 1
-    assert a.calls[-1] == ("expire", "d", 1, "o")
+    assert a.calls[-1] == ("expire", "d", 1, ("o",))
     assert t.set == {}
 
 
@@ -93,13 +100,13 @@ async def test_a_timer_removed_while_it_failed_stays_removed() -> None:
     a.failing = 1
     loop = ClockLoop(t, a)
 
-    real_expire = a.expire
+    real_expire = a.expire_many
 
     async def paid_meanwhile(*args):
         await t.done("expire|d|0|o")  # the shard settled the order: its deadline left
         return await real_expire(*args)
 
-    a.expire = paid_meanwhile
+    a.expire_many = paid_meanwhile
     assert await loop.tick(5) == 0
     assert t.set == {}
 
@@ -109,3 +116,31 @@ async def test_unreadable_members_are_dropped() -> None:
     t.set["nap|x"] = 1
     assert await ClockLoop(t, a).tick(2) == 0
     assert t.set == {} and a.calls == []
+
+
+async def test_the_deadlines_due_on_one_shard_go_as_one_call() -> None:
+    t, a = FakeTimers(), FakeActions()
+    for n in range(6):
+        await t.schedule(timers.expire("d", n % 2, f"o{n}"), 5)
+    await t.schedule(timers.expire("e", 0, "x"), 5)
+    a.not_due = {"o3"}
+    loop = ClockLoop(t, a)
+    assert await loop.tick(5) == 6
+    assert sorted(a.calls) == [
+        ("expire", "d", 0, ("o0", "o2", "o4")),
+        ("expire", "d", 1, ("o1", "o3", "o5")),
+        ("expire", "e", 0, ("x",)),
+    ]
+    assert t.set == {"expire|d|1|o3": 5 + NOT_DUE_RETRY_S}  # only the one not yet due
+
+
+async def test_a_shard_away_puts_back_all_its_deadlines() -> None:
+    t, a = FakeTimers(), FakeActions()
+    for n in range(3):
+        await t.schedule(timers.expire("d", 0, f"o{n}"), 5)
+    a.failing = 1
+    loop = ClockLoop(t, a)
+    assert await loop.tick(5) == 0
+    assert t.set == {f"expire|d|0|o{n}": 6 for n in range(3)}
+    assert await loop.tick(6) == 3
+    assert t.set == {}

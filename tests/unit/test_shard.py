@@ -224,3 +224,22 @@ async def test_a_refill_that_finds_too_little_asks_again_before_saying_sold_out(
     assert fam.totals() == (4, 0, 4, 0)
     last = (await shard0.reserve_many([ReserveRequest("e", 1, "k")]))[0]
     assert last.outcome == Refused(Refusal.SOLD_OUT) and last.deal_sold_out
+
+
+async def test_deadlines_due_together_expire_in_one_checkpoint_write() -> None:
+    fam = await Family(FakeStore(), deal(stock=10, shards=1, limit=5)).start()
+    shard = fam.shards[0]
+    held = [
+        r.outcome.reservation
+        for r in await shard.reserve_many([ReserveRequest(f"u{i}", 1, "k") for i in range(6)])
+    ]
+    await shard.pay(held[0].order_id, "u0")
+    fam.clock.advance(900)
+    before = fam.store.commits
+    outcomes = await shard.expire_many([r.order_id for r in held] + ["no-such-order"])
+    assert fam.store.commits - before == 1
+    assert outcomes[0] == Refused(Refusal.ORDER_PAID)
+    assert all(isinstance(o, Accepted) for o in outcomes[1:6])
+    assert outcomes[6] == Refused(Refusal.UNKNOWN_ORDER)
+    assert fam.totals() == (10, 9, 0, 1)
+    assert shard.violations() == []
