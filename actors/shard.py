@@ -196,13 +196,9 @@ class ShardService:
     async def cancel(self, order_id: str, user_id: str) -> Outcome:
         return await self._run(lambda ledger: self._owned(ledger, order_id, user_id, "cancel"))
 
-    async def expire(self, order_id: str) -> Outcome:
-        """The payment deadline's timer: cancel unless paid or not yet due (then refuse)."""
-        (outcome,) = await self.expire_many([order_id])
-        return outcome
-
     async def expire_many(self, order_ids: list[str]) -> list[Outcome]:
-        """Many deadlines in one group commit: a sale's unpaid orders fall due together."""
+        """The payment deadlines' timers: cancel each order unless paid or not yet due
+        (then refuse), all in one group commit: a sale's unpaid orders fall due together."""
         now = self._clock.now()
         return await self._run(lambda ledger: [ledger.expire(o, now=now) for o in order_ids])
 

@@ -8,7 +8,6 @@ whole call to Redis in one round trip.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 from ray.exceptions import ActorDiedError
@@ -30,12 +29,6 @@ _RETIRE_GRACE_S = 60.0  # past the last deadline, so the deadlines' timers come 
 
 class ShardUnavailable(Exception):
     """A shard did not answer in time, or cannot sell now (fenced, Redis down)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PurchaseItem:
-    deal: DealRecord
-    request: ReserveRequest
 
 
 class StockRouter:
@@ -132,9 +125,8 @@ class Purchaser:
         self._settings = settings
         self._batchers: dict[tuple[str, int], CallBatcher[ReserveRequest, ReserveResult]] = {}
 
-    async def reserve(self, item: PurchaseItem) -> ReserveResult:
-        deal = item.deal
-        shard = self._router.shard_of(deal, item.request.user_id)
+    async def reserve(self, deal: DealRecord, request: ReserveRequest) -> ReserveResult:
+        shard = self._router.shard_of(deal, request.user_id)
         key = (deal.deal_id, shard)
         batcher = self._batchers.get(key)
         if batcher is None:
@@ -143,4 +135,4 @@ class Purchaser:
                 max_batch=self._settings.batch_max,
                 in_flight=self._settings.batch_concurrency,
             )
-        return await batcher.submit(item.request)
+        return await batcher.submit(request)

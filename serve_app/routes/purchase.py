@@ -26,7 +26,7 @@ from actors.shard import ReserveRequest
 from serve_app.catalog import iso
 from serve_app.errors import error_body
 from serve_app.schemas import PurchaseIn, PurchaseOut
-from serve_app.stock_client import PurchaseItem, ShardUnavailable
+from serve_app.stock_client import ShardUnavailable
 
 router = APIRouter(tags=["deals"])
 logger = logging.getLogger("flashsale.http")
@@ -144,9 +144,7 @@ async def decide(state: Any, authorization: str, deal_id: str, key: str, raw: by
         return _REFUSED[Refusal.LIMIT_EXCEEDED]
     try:
         await state.stock.preheat(deal)
-        result = await state.purchaser.reserve(
-            PurchaseItem(deal, ReserveRequest(who.user_id, quantity, key))
-        )
+        result = await state.purchaser.reserve(deal, ReserveRequest(who.user_id, quantity, key))
     except ShardUnavailable:
         return _UNAVAILABLE
     outcome = result.outcome

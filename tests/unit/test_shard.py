@@ -125,7 +125,7 @@ async def test_pay_and_cancel_belong_to_the_buyer() -> None:
     paid = await shard.pay(order.order_id, "u1")
     assert isinstance(paid, Accepted)
     assert await shard.cancel(order.order_id, "u1") == Refused(Refusal.ORDER_PAID)
-    assert await shard.expire(order.order_id) == Refused(Refusal.ORDER_PAID)
+    assert (await shard.expire_many([order.order_id]))[0] == Refused(Refusal.ORDER_PAID)
     assert [e["type"] for e in fam.store.events] == ["created", "paid"]
 
 
@@ -156,11 +156,13 @@ async def test_the_deadline_and_a_late_payment_agree() -> None:
             [ReserveRequest("u1", 1, "a"), ReserveRequest("u2", 1, "b")]
         )
     )
-    assert await shard.expire(a.order_id) == Refused(Refusal.NOT_DUE)
+    assert (await shard.expire_many([a.order_id]))[0] == Refused(Refusal.NOT_DUE)
     fam.clock.advance(900)
     assert await shard.pay(a.order_id, "u1") == Refused(Refusal.ORDER_CANCELLED)
-    assert isinstance(await shard.expire(a.order_id), Accepted)  # the timer, late: harmless
-    assert isinstance(await shard.expire(b.order_id), Accepted)
+    assert isinstance(
+        (await shard.expire_many([a.order_id]))[0], Accepted
+    )  # the timer, late: harmless
+    assert isinstance((await shard.expire_many([b.order_id]))[0], Accepted)
     assert fam.totals() == (5, 5, 0, 0)
     assert [e["type"] for e in fam.store.events] == ["created", "created", "cancelled", "cancelled"]
 
