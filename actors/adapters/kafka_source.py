@@ -8,22 +8,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from actors.domain.events import ORDER_FIELDS, VERSION
+
 logger = logging.getLogger("flashsale.sink")
 # What the sink writes from every event (actors/domain/events.py, version 1).
-REQUIRED = frozenset(
-    (
-        "order_id",
-        "deal_id",
-        "user_id",
-        "quantity",
-        "amount_cents",
-        "status",
-        "created_at",
-        "pay_by",
-        "paid_at",
-        "cancelled_at",
-    )
-)
+REQUIRED = frozenset(ORDER_FIELDS)
 
 
 class KafkaEventSource:
@@ -40,7 +29,7 @@ class KafkaEventSource:
                     event = json.loads(record.value)
                     if (
                         not isinstance(event, dict)
-                        or event.get("v") != 1
+                        or event.get("v") != VERSION
                         or not REQUIRED <= event.keys()
                     ):
                         raise ValueError(f"unknown event version or shape: {event!r:.200}")

@@ -13,10 +13,11 @@ from typing import Any
 
 import aiomysql
 
+from actors.domain.events import ORDER_FIELDS, TIME_FIELDS
+
 _UPSERT = (
-    "INSERT INTO orders (order_id, deal_id, user_id, quantity, amount_cents, status,"
-    " created_at, pay_by, paid_at, cancelled_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    f"INSERT INTO orders ({', '.join(ORDER_FIELDS)})"
+    f" VALUES ({', '.join(['%s'] * len(ORDER_FIELDS))})"
     " ON DUPLICATE KEY UPDATE"
     " status = IF(VALUES(status) = 'reserved', status, VALUES(status)),"
     " paid_at = COALESCE(paid_at, VALUES(paid_at)),"
@@ -29,18 +30,7 @@ def _dt(ts: float | None) -> datetime | None:
 
 
 def _row(e: dict[str, Any]) -> tuple[Any, ...]:
-    return (
-        e["order_id"],
-        e["deal_id"],
-        e["user_id"],
-        e["quantity"],
-        e["amount_cents"],
-        e["status"],
-        _dt(e["created_at"]),
-        _dt(e["pay_by"]),
-        _dt(e["paid_at"]),
-        _dt(e["cancelled_at"]),
-    )
+    return tuple(_dt(e[f]) if f in TIME_FIELDS else e[f] for f in ORDER_FIELDS)
 
 
 class MysqlOrderStore:

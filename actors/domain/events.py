@@ -15,6 +15,20 @@ if TYPE_CHECKING:
 
 VERSION = 1
 CREATED, PAID, CANCELLED = "created", "paid", "cancelled"
+# The order as every version-1 event carries it (and as the sink writes it, in order).
+ORDER_FIELDS = (
+    "order_id",
+    "deal_id",
+    "user_id",
+    "quantity",
+    "amount_cents",
+    "status",
+    "created_at",
+    "pay_by",
+    "paid_at",
+    "cancelled_at",
+)
+TIME_FIELDS = frozenset(("created_at", "pay_by", "paid_at", "cancelled_at"))
 
 
 def order_event(kind: str, deal_id: str, r: Reservation, price_cents: int) -> dict[str, Any]:
