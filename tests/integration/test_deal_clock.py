@@ -129,7 +129,8 @@ async def test_timers_outlive_the_whole_ray_instance(
 
     await open_pool(redis, deal.deal_id, deal.stock)
     shard = shard_handle(stack, deal.info(), 1)
-    results = await shard.reserve_many.remote([ReserveRequest("u1", 2, "k")], 3.0)
+    # A window longer than stopping Ray takes: the running clock must not fire it first.
+    results = await shard.reserve_many.remote([ReserveRequest("u1", 2, "k")], 12.0)
     order = results[0].outcome.reservation
     member = timers.expire(deal.deal_id, 1, order.order_id).encode()
     assert await redis.zscore(keys.TIMERS, member) == order.pay_by
