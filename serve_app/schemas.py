@@ -44,6 +44,9 @@ class DealIn(BaseModel):
     per_user_limit: StrictInt = Field(ge=1, le=1000)
     starts_at: AwareDatetime
     ends_at: AwareDatetime
+    # StockShard actors for this deal; FLASHSALE_SHARDS_PER_DEAL when not given. A deal
+    # keeps it for life (buyers map to shards by a hash modulo it).
+    shards: StrictInt | None = Field(None, ge=1, le=64)
 
 
 class DealOut(BaseModel):

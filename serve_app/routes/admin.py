@@ -34,7 +34,7 @@ async def create_deal(body: DealIn, request: Request, _: Admin) -> dict[str, obj
     if found:
         raise ApiError(422, "invalid_request", "; ".join(found))
     state = request.app.state
-    deal = await state.catalog.create_deal(body, state.settings.shards_per_deal)
+    deal = await state.catalog.create_deal(body, body.shards or state.settings.shards_per_deal)
     await state.stock.schedule(deal)  # the DealClock preheats it on time from here on
     now = time.time()
     if deal.starts_ts - now <= state.settings.preheat_lead_s:

@@ -41,7 +41,8 @@ async def wait_for_health(
 
 # Deals made by tests: their shard actors are retired after each test (tests/e2e/conftest.py)
 # so that a session does not pile up one worker process per shard of every test deal.
-CREATED_DEALS: list[str] = []
+# Each with the shard count it asked for (None: the stack's FLASHSALE_SHARDS_PER_DEAL).
+CREATED_DEALS: list[tuple[str, int | None]] = []
 
 
 def token(settings: Settings, user_id: str, role: str = "buyer", ttl_s: int = 3600) -> str:
@@ -70,6 +71,7 @@ async def create_deal(
     starts_in_s: float = -5,
     ends_in_s: float = 3600,
     price_cents: int = 1999,
+    shards: int | None = None,
 ) -> dict[str, Any]:
     product = await api.post(
         "/api/admin/products",
@@ -86,11 +88,12 @@ async def create_deal(
             "per_user_limit": limit,
             "starts_at": iso_in(starts_in_s),
             "ends_at": iso_in(ends_in_s),
+            **({"shards": shards} if shards is not None else {}),
         },
         headers=bearer(admin_token),
     )
     assert deal.status_code == 201, deal.text
-    CREATED_DEALS.append(deal.json()["deal_id"])
+    CREATED_DEALS.append((deal.json()["deal_id"], shards))
     return deal.json()
 
 

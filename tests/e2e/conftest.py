@@ -28,8 +28,8 @@ def _retire_test_deals(stack: Settings, ray_driver: None) -> Iterator[None]:
     from cluster import names
 
     while CREATED_DEALS:
-        deal_id = CREATED_DEALS.pop()
-        for shard in range(stack.shards_per_deal):
+        deal_id, shards = CREATED_DEALS.pop()
+        for shard in range(shards or stack.shards_per_deal):
             try:
                 ray.kill(
                     ray.get_actor(names.stock_shard(deal_id, shard), namespace=names.NAMESPACE)

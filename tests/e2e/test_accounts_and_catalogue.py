@@ -9,7 +9,7 @@ import pytest
 
 from cluster.settings import Settings
 from serve_app.cli import create_admin
-from tests.e2e.api_client import bearer, create_deal, iso_in, token
+from tests.e2e.api_client import bearer, create_deal, iso_in, stats, token
 from tests.random_refs import suffix
 
 
@@ -96,6 +96,9 @@ async def test_the_cli_makes_an_admin_who_can_log_in_and_sell(stack: Settings, a
         ({"starts_at": "2030-01-01T00:00:00"}, "starts_at"),  # no time zone
         ({"stock": "10"}, "stock"),
         ({"surprise": 1}, "surprise"),
+        ({"shards": 0}, "shards"),
+        ({"shards": 65}, "shards"),
+        ({"shards": 2.0}, "shards"),
     ],
 )
 async def test_bad_deals_are_422_and_nothing_is_listed(api, admin_token, change, fragment) -> None:
@@ -118,6 +121,16 @@ async def test_bad_deals_are_422_and_nothing_is_listed(api, admin_token, change,
     assert_error(response, 422, "invalid_request")
     assert fragment in response.json()["error"]["message"]
     assert {d["deal_id"] for d in (await api.get("/api/deals")).json()} == before
+
+
+async def test_a_deal_runs_on_the_shards_it_asks_for(stack: Settings, api, admin_token) -> None:
+    default = await create_deal(api, admin_token, stock=10, limit=1)
+    three = await create_deal(api, admin_token, stock=10, limit=1, shards=3)
+    figures = await stats(api, admin_token, default["deal_id"])
+    assert len(figures["shards"]) == stack.shards_per_deal
+    figures = await stats(api, admin_token, three["deal_id"])
+    assert [s["shard"] for s in figures["shards"]] == [0, 1, 2]
+    assert sum(s["available"] for s in figures["shards"]) + figures["pool"] == 10
 
 
 async def test_unknown_product_is_404(api, admin_token) -> None:

@@ -97,7 +97,8 @@ def check_sale(results: list[tuple[Attempt, int, dict]], stock: int, limit: int)
 async def test_five_thousand_attempts_sell_exactly_the_stock(
     stack: Settings, api: httpx.AsyncClient, admin_token: str
 ) -> None:
-    deal = await create_deal(api, admin_token, stock=300, limit=2)
+    # Three shards: selling out takes stock from dry shards' siblings and the pool.
+    deal = await create_deal(api, admin_token, stock=300, limit=2, shards=3)
     attempts = plan(buyers=2000, attempts=5000, repeat_share=0.2, seed=7)
     results = await run_sale(stack, deal["deal_id"], attempts, in_flight=100)
     statuses = check_sale(results, stock=300, limit=2)
@@ -115,7 +116,8 @@ async def test_five_thousand_attempts_sell_exactly_the_stock(
 async def test_a_shard_killed_mid_sale_loses_nothing(
     stack: Settings, api: httpx.AsyncClient, admin_token: str
 ) -> None:
-    deal = await create_deal(api, admin_token, stock=300, limit=2)
+    # One shard of two is killed: the other keeps selling meanwhile.
+    deal = await create_deal(api, admin_token, stock=300, limit=2, shards=2)
     deal_id = deal["deal_id"]
     attempts = plan(buyers=2000, attempts=3000, repeat_share=0.2, seed=11)
     killed = asyncio.Event()
