@@ -19,6 +19,7 @@ from actors.domain.ledger import Counts, Outcome, Reservation
 from actors.shard import DealInfo, ReserveRequest, ReserveResult, ShardService
 from cluster import names
 from cluster.clients import redis_client
+from cluster.gc_tuning import tune_gc
 from cluster.settings import Settings
 
 
@@ -53,6 +54,7 @@ class StockShard:
         self._shard = shard
         self._service: ShardService | None = None
         self._starting = asyncio.Lock()
+        tune_gc()  # a shard answers purchases too: its pauses are theirs
 
     async def _ready(self) -> ShardService:
         if self._service is None:

@@ -11,6 +11,7 @@ from ray.serve import Application
 from actors.clock_actor import clock_handle
 from actors.orders import publisher_handle
 from actors.sink_actor import sink_handle
+from cluster.gc_tuning import tune_gc
 from cluster.settings import Settings
 from serve_app.api import create_api
 from serve_app.backends import Backends
@@ -33,7 +34,9 @@ class Storefront:
 
     def __serve_build_asgi_app__(self) -> PurchaseFastPath:
         api = create_api(self._settings, self._backends)
-        return PurchaseFastPath(api, self._settings.max_body_bytes)
+        app = PurchaseFastPath(api, self._settings.max_body_bytes)
+        tune_gc()
+        return app
 
     async def __del__(self) -> None:
         await self._backends.close()
