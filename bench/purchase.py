@@ -53,7 +53,9 @@ def http(settings: Settings, method: str, path: str, body: dict | None, token: s
         return json.load(response)
 
 
-def make_deal(settings: Settings, admin: str, stock: int, limit: int) -> str:
+def make_deal(
+    settings: Settings, admin: str, stock: int, limit: int, shards: int | None = None
+) -> str:
     product = http(settings, "POST", "/api/admin/products", {"name": "bench widget"}, admin)
     now = datetime.now(UTC)
     deal = http(
@@ -67,6 +69,7 @@ def make_deal(settings: Settings, admin: str, stock: int, limit: int) -> str:
             "per_user_limit": limit,
             "starts_at": (now - timedelta(minutes=1)).isoformat(),
             "ends_at": (now + timedelta(hours=2)).isoformat(),
+            **({"shards": shards} if shards else {}),
         },
         admin,
     )
@@ -171,6 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--buyers", type=int, default=5000)
+    parser.add_argument(
+        "--compare-shards",
+        type=int,
+        metavar="N",
+        help="also run the purchase path on a deal of N shards (the default deal has "
+        "FLASHSALE_SHARDS_PER_DEAL), to weigh the shard count in the same run",
+    )
     args = parser.parse_args(argv)
 
     ensure_apt_packages()  # wrk
@@ -189,13 +199,18 @@ def main(argv: list[str] | None = None) -> int:
         figures = measure(bench, args)
     finally:
         local_stack.up(original)
-    report(figures, args)
+    report(figures, args, bench.shards_per_deal)
     return 0
 
 
 def measure(settings: Settings, args: argparse.Namespace) -> dict[str, dict]:
     admin = issue_token(settings.jwt_secret, "bench-admin", "admin", 7200)[0]
     deal_id = make_deal(settings, admin, stock=10_000_000, limit=1000)
+    purchases = {"purchase": deal_id}
+    if args.compare_shards:
+        purchases[f"purchase_{args.compare_shards}_shards"] = make_deal(
+            settings, admin, stock=10_000_000, limit=1000, shards=args.compare_shards
+        )
     sold_out_id = make_deal(settings, admin, stock=1, limit=1)
     run = int(time.time())
     with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as f:
@@ -227,28 +242,20 @@ def measure(settings: Settings, args: argparse.Namespace) -> dict[str, dict]:
     results: dict[str, dict] = {}
     try:
         # Warm up every path once (JIT of caches, shard start, connection pools).
-        for path in (f"/api/deals/{deal_id}/purchase", f"/api/deals/{sold_out_id}/purchase"):
+        for deal in (*purchases.values(), sold_out_id):
+            path = f"/api/deals/{deal}/purchase"
             run_wrk(base + path, **{**common, "seconds": 3}, env=lua_env(path, "warm"), lua=True)
         print("trivial ...", flush=True)
         results["trivial"] = run_wrk(base + "/api/time", **common, env=env, lua=False)
-        print("purchase ...", flush=True)
-        path = f"/api/deals/{deal_id}/purchase"
-        results["purchase"] = run_wrk(base + path, **common, env=lua_env(path, "buy"), lua=True)
-        # The order pipeline lags the burst by design: let it catch up (and check the
-        # invariants of everything just sold) before the next run, which it would slow.
-        print("waiting for the order pipeline, then auditing the deal ...", flush=True)
-        started = time.monotonic()
-        audit = subprocess.run(
-            [sys.executable, "-m", "serve_app.cli", "audit", "--deal", deal_id, "--wait", "600"],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **settings.to_env()},
-        )
-        results["purchase"]["audit"] = {
-            "ok": audit.returncode == 0,
-            "seconds": round(time.monotonic() - started, 1),
-            "lines": audit.stdout.strip().splitlines()[:10],
-        }
+        for name, deal in purchases.items():
+            print(f"{name} ...", flush=True)
+            path = f"/api/deals/{deal}/purchase"
+            results[name] = run_wrk(base + path, **common, env=lua_env(path, name), lua=True)
+            # The order pipeline lags the burst by design: let it catch up (and check
+            # the invariants of everything just sold) before the next run, which it
+            # would slow.
+            print("waiting for the order pipeline, then auditing the deal ...", flush=True)
+            results[name]["audit"] = audit_deal(settings, deal)
         print("sold_out ...", flush=True)
         path = f"/api/deals/{sold_out_id}/purchase"
         results["sold_out"] = run_wrk(base + path, **common, env=lua_env(path, "late"), lua=True)
@@ -257,12 +264,28 @@ def measure(settings: Settings, args: argparse.Namespace) -> dict[str, dict]:
     return results
 
 
-def report(results: dict[str, dict], args: argparse.Namespace) -> None:
+def audit_deal(settings: Settings, deal_id: str) -> dict:
+    started = time.monotonic()
+    audit = subprocess.run(
+        [sys.executable, "-m", "serve_app.cli", "audit", "--deal", deal_id, "--wait", "600"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **settings.to_env()},
+    )
+    return {
+        "ok": audit.returncode == 0,
+        "seconds": round(time.monotonic() - started, 1),
+        "lines": audit.stdout.strip().splitlines()[:10],
+    }
+
+
+def report(results: dict[str, dict], args: argparse.Namespace, shards: int) -> None:
     trivial = results["trivial"]["rps"]
     lines = [
         f"# purchase benchmark, {datetime.now(UTC).isoformat(timespec='seconds')}",
         "",
-        f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, {os.cpu_count()} cores, one Storefront replica, HAProxy mode",
+        f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, {os.cpu_count()} cores, one Storefront replica, HAProxy mode, "
+        f"{shards} shard(s) per deal unless the row says otherwise",
         "",
         "| path | req/s | ratio to trivial | p50 ms | p99 ms | statuses |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
@@ -284,16 +307,16 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> None:
     for part in parts:
         cells = " | ".join(f"{r['cpu'].get(part, 0.0):.2f}" for r in results.values())
         lines.append(f"| {part} | {cells} |")
-    audit = results["purchase"].get("audit")
-    if audit:
-        verdict = "passed" if audit["ok"] else "FAILED"
-        lines += [
-            "",
-            f"After the purchase run the order pipeline caught up and `flashsale audit` "
-            f"{verdict} in {audit['seconds']} s:",
-            "",
-            *[f"    {line}" for line in audit["lines"]],
-        ]
+    for name, r in results.items():
+        if audit := r.get("audit"):
+            verdict = "passed" if audit["ok"] else "FAILED"
+            lines += [
+                "",
+                f"After the {name} run the order pipeline caught up and `flashsale audit` "
+                f"{verdict} in {audit['seconds']} s:",
+                "",
+                *[f"    {line}" for line in audit["lines"]],
+            ]
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     OUT.mkdir(exist_ok=True)
