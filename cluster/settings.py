@@ -73,9 +73,9 @@ class Settings(BaseModel):
 
     payment_timeout_s: float = Field(900.0, gt=0, le=7 * 24 * 3600)
     preheat_lead_s: float = Field(300.0, ge=0, le=7 * 24 * 3600)
-    # One shard per deal unless a deal asks for more: on a small machine a second shard
-    # halves every batch and adds a process, and cost a fifth of the purchase rate
-    # (docs/design.md, "Shards per deal"). Raise it where a shard's core is the limit.
+    # One shard per deal unless a deal asks for more: on a 2-core machine a second shard
+    # halves every batch and adds a process, and cost a tenth to a fifth of the purchase
+    # rate (docs/design.md, "Third round"). Raise it where a shard's core is the limit.
     shards_per_deal: int = Field(1, ge=1, le=64)
     rate_limit_per_user: float = Field(10.0, gt=0)
     rate_limit_global: float = Field(20_000.0, gt=0)
