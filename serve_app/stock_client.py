@@ -11,6 +11,7 @@ import asyncio
 from typing import Any
 
 from ray.exceptions import ActorDiedError
+from ray.serve import metrics
 
 from actors.adapters.redis_deals import open_pool
 from actors.adapters.redis_timers import RedisTimers
@@ -124,6 +125,13 @@ class Purchaser:
         self._router = router
         self._settings = settings
         self._batchers: dict[tuple[str, int], CallBatcher[ReserveRequest, ReserveResult]] = {}
+        # What the batching does under load, on the Ray dashboard's metrics (Serve adds
+        # the deployment and replica tags). One observation per actor call, not per buyer.
+        self._batch_sizes = metrics.Histogram(
+            "flashsale_purchase_batch_size",
+            description="Purchases carried by one actor call from a replica to a stock shard.",
+            boundaries=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+        )
 
     async def reserve(self, deal: DealRecord, request: ReserveRequest) -> ReserveResult:
         shard = self._router.shard_of(deal, request.user_id)
@@ -131,8 +139,14 @@ class Purchaser:
         batcher = self._batchers.get(key)
         if batcher is None:
             batcher = self._batchers[key] = CallBatcher(
-                lambda requests: self._router.reserve(deal, shard, requests),
+                lambda requests: self._send(deal, shard, requests),
                 max_batch=self._settings.batch_max,
                 in_flight=self._settings.batch_concurrency,
             )
         return await batcher.submit(request)
+
+    async def _send(
+        self, deal: DealRecord, shard: int, requests: list[ReserveRequest]
+    ) -> list[ReserveResult]:
+        self._batch_sizes.observe(len(requests))
+        return await self._router.reserve(deal, shard, requests)

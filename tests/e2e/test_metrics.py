@@ -1,0 +1,45 @@
+"""The purchase path's own metrics reach Ray's Prometheus export (the dashboard's source)."""
+
+import asyncio
+import re
+import time
+import urllib.request
+
+import httpx
+import pytest
+
+from cluster.settings import Settings
+from tests.e2e.api_client import create_deal, purchase, token
+from tests.random_refs import suffix
+
+BATCH_COUNT = re.compile(r"^ray_flashsale_purchase_batch_size_count\{[^}]*\} (\S+)$", re.M)
+
+
+def batches_exported() -> float:
+    """The purchase batches every replica on this node has reported, summed."""
+    import ray
+
+    (node,) = [n for n in ray.nodes() if n["Alive"]]
+    url = f"http://127.0.0.1:{node['MetricsExportPort']}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return sum(float(v) for v in BATCH_COUNT.findall(text))
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.usefixtures("ray_driver")
+async def test_purchase_batch_sizes_are_exported(
+    stack: Settings, api: httpx.AsyncClient, admin_token: str
+) -> None:
+    before = await asyncio.to_thread(batches_exported)
+    deal = await create_deal(api, admin_token, stock=50, limit=1)
+    responses = await asyncio.gather(
+        *(purchase(api, deal["deal_id"], token(stack, f"m-{suffix()}"), "k") for _ in range(20))
+    )
+    assert all(r.status_code == 201 for r in responses), [r.text for r in responses]
+    # Ray's agents export what workers recorded every few seconds.
+    deadline = time.monotonic() + 90
+    while (after := await asyncio.to_thread(batches_exported)) <= before:
+        assert time.monotonic() < deadline, "no purchase batch reached Ray's metrics export"
+        await asyncio.sleep(2)
+    assert after - before <= 20  # one observation per actor call, not per purchase
