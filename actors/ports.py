@@ -102,7 +102,7 @@ class ClockActions(Protocol):
     async def preheat(self, deal_id: str) -> None: ...
 
     async def expire_many(self, deal_id: str, shard: int, order_ids: list[str]) -> list[Outcome]:
-        """One outcome per order, in order (see ShardService.expire)."""
+        """One outcome per order, in order (see ShardService.expire_many)."""
         ...
 
     async def retire(self, deal_id: str) -> bool:
