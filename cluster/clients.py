@@ -103,3 +103,19 @@ def kafka_admin(settings: Settings) -> AIOKafkaAdminClient:
         bootstrap_servers=settings.kafka_bootstrap,
         request_timeout_ms=int(settings.call_timeout_s * 1000) * 5,
     )
+
+
+def ray_connect(settings: Settings) -> None:
+    """Join the running Ray cluster as a driver in flashsale's namespace (tools only:
+    the CLI, the bench); a second call is a no-op."""
+    import ray  # here, not above: most users of this module never need Ray
+
+    from cluster import names
+
+    if not ray.is_initialized():
+        ray.init(
+            address=settings.ray_address,
+            namespace=names.NAMESPACE,
+            log_to_driver=False,
+            logging_level="error",
+        )

@@ -126,15 +126,10 @@ def ray_live_counts(settings: Settings) -> LiveCounts | None:
     import ray
 
     from cluster import names
+    from cluster.clients import ray_connect
 
     try:
-        if not ray.is_initialized():
-            ray.init(
-                address=settings.ray_address,
-                namespace=names.NAMESPACE,
-                log_to_driver=False,
-                logging_level="error",
-            )
+        ray_connect(settings)
     except Exception:  # noqa: BLE001 -- the audit still checks Redis and MySQL
         return None
 

@@ -2,6 +2,7 @@
 
     flashsale create-admin --username alice      # password from stdin or a prompt
     flashsale audit [--deal ID ...] [--wait S]   # I1-I5 of docs/design.md; exit 1 on a FAIL
+    flashsale hold-relay --seconds S             # hold the order relay S seconds (0: release)
 
 Reads the settings of the running local stack (.flashsale/env) unless they are given in
 the environment.
@@ -66,6 +67,21 @@ def audit_command(settings: Settings, deals: list[str] | None, wait_s: float, ra
     return 1 if any(found.values()) else 0
 
 
+def hold_relay(settings: Settings, seconds: float) -> str:
+    import ray
+
+    from actors.orders import MAX_HOLD_S, publisher_handle
+    from cluster.clients import ray_connect
+
+    if not 0 <= seconds <= MAX_HOLD_S:
+        raise ValueError(f"--seconds must be 0 to {MAX_HOLD_S:.0f}")
+    ray_connect(settings)
+    held: float = ray.get(
+        publisher_handle(settings).hold.remote(seconds), timeout=settings.call_timeout_s * 20
+    )
+    return f"the order relay is held for {held:g} s" if held else "the order relay runs"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="flashsale", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -86,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds to let the order pipeline catch up before a failure counts (30)",
     )
     check.add_argument("--no-ray", action="store_true", help="do not compare running shards")
+    hold = sub.add_parser(
+        "hold-relay",
+        help="hold the order relay (events wait in the outboxes) for some seconds; 0 releases it",
+    )
+    hold.add_argument("--seconds", type=float, required=True)
     args = parser.parse_args(argv)
     try:
         settings = load_settings(dict(os.environ))
@@ -99,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"admin {args.username} is {user_id}")
         elif args.command == "audit":
             return audit_command(settings, args.deal, args.wait, not args.no_ray)
+        elif args.command == "hold-relay":
+            print(hold_relay(settings, args.seconds))
     except (SettingsError, ValueError, pymysql.MySQLError) as err:
         print(f"flashsale: {err}", file=sys.stderr)
         return 1

@@ -29,15 +29,7 @@ def stack() -> Iterator[Settings]:
 def ray_driver(stack: Settings) -> Iterator[None]:
     """This test process as a driver of the stack's Ray cluster: connected once, and
     again after a test that restarted the cluster (and disconnected first)."""
-    import ray
+    from cluster.clients import ray_connect
 
-    from cluster import names
-
-    if not ray.is_initialized():
-        ray.init(
-            address=stack.ray_address,
-            namespace=names.NAMESPACE,
-            log_to_driver=False,
-            logging_level="warning",
-        )
+    ray_connect(stack)
     yield

@@ -1,13 +1,18 @@
-"""A purchase, a payment and a cancel reach Kafka's orders topic through the relay."""
+"""A purchase, a payment and a cancel reach Kafka's orders topic through the relay, and
+MySQL after it; an operator's hold keeps them in the outbox until released."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
-from cluster.clients import kafka_consumer
+from actors.adapters import redis_keys as keys
+from cluster.clients import kafka_consumer, mysql_connect, redis_client
 from cluster.settings import Settings
 from tests.e2e.api_client import bearer, create_deal, purchase, token
 from tests.random_refs import suffix
@@ -72,3 +77,54 @@ async def test_the_mysql_record_follows_within_seconds(stack: Settings, api, adm
     finally:
         pool.close()
         await pool.wait_closed()
+
+
+def _hold_relay(settings: Settings, seconds: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "serve_app.cli", "hold-relay", "--seconds", seconds],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **settings.to_env()},
+        timeout=60,
+    )
+
+
+@pytest.mark.timeout(180)
+async def test_a_held_relay_keeps_events_in_the_outbox_until_released(
+    stack: Settings, api, admin_token
+) -> None:
+    refused = _hold_relay(stack, "601")
+    assert refused.returncode == 1 and "0 to 600" in refused.stderr
+    deal = await create_deal(api, admin_token, stock=5, limit=2)
+    buyer = token(stack, f"b-{suffix()}")
+    held = _hold_relay(stack, "60")
+    try:
+        assert held.returncode == 0, held.stderr
+        assert "held for 60 s" in held.stdout
+        order_id = (await purchase(api, deal["deal_id"], buyer, "one")).json()["order_id"]
+        await asyncio.sleep(2)  # forty relay rounds, had it not been held
+        redis = redis_client(stack)
+        try:
+            assert await redis.xlen(keys.outbox(deal["deal_id"])) == 1
+        finally:
+            await redis.aclose()
+        assert await _order_status(stack, order_id) is None
+    finally:
+        released = _hold_relay(stack, "0")
+    assert released.returncode == 0 and "runs" in released.stdout, released.stderr
+    status = None
+    async with asyncio.timeout(30):
+        while status != "reserved":
+            await asyncio.sleep(0.2)
+            status = await _order_status(stack, order_id)
+
+
+async def _order_status(settings: Settings, order_id: str) -> str | None:
+    conn = await asyncio.to_thread(mysql_connect, settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT status FROM orders WHERE order_id = %s", (order_id,))
+            row = cur.fetchone()
+        return None if row is None else str(row[0])
+    finally:
+        conn.close()
