@@ -47,6 +47,10 @@ from cluster.settings import Settings  # noqa: E402
 from serve_app.auth import issue_token  # noqa: E402
 
 LUA = ROOT / "bench" / "purchase.lua"
+# (run, least ratio to trivial, greatest p99 ms or None): the purchase path's targets,
+# judged on the run with the relay held (the purchase path alone; docs/design.md,
+# "Fourth round"), and the sold-out answer's.
+TARGETS = (("purchase_relay_held", 0.75, 60.0), ("sold_out", 0.9, None))
 OUT = ROOT / "bench" / "out"
 
 
@@ -329,6 +333,15 @@ def report(results: dict[str, dict], args: argparse.Namespace, shards: int) -> N
             f"| {name} | {r['rps']:.0f} | {r['rps'] / trivial:.2f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
             f"{', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))} |"
         )
+    lines += ["", "Targets:", ""]
+    for name, least, p99_max in TARGETS:
+        if name in results:
+            r = results[name]
+            ratio = r["rps"] / trivial
+            line = f"- {name}: ratio {ratio:.2f} (at least {least}): {_met(ratio >= least)}"
+            if p99_max is not None:
+                line += f"; p99 {r['p99_ms']:.1f} ms (at most {p99_max:g}): {_met(r['p99_ms'] <= p99_max)}"
+            lines.append(line)
     lines += [
         "",
         "CPU per part during each run (cores; the machine has " + f"{os.cpu_count()}):",
@@ -357,6 +370,10 @@ def report(results: dict[str, dict], args: argparse.Namespace, shards: int) -> N
     (OUT / f"purchase-{stamp}.md").write_text(text)
     (OUT / f"purchase-{stamp}.json").write_text(json.dumps(results, indent=2))
     print(f"report: {OUT / f'purchase-{stamp}.md'}")
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
 
 if __name__ == "__main__":
