@@ -106,8 +106,9 @@ def kafka_admin(settings: Settings) -> AIOKafkaAdminClient:
 
 
 def ray_connect(settings: Settings) -> None:
-    """Join the running Ray cluster as a driver in flashsale's namespace (tools only:
-    the CLI, the bench); a second call is a no-op."""
+    """Join the running Ray cluster as a driver in flashsale's namespace (tools and
+    tests, never request paths: the CLI, the audit, the test drivers); a second call is
+    a no-op."""
     import ray  # here, not above: most users of this module never need Ray
 
     from cluster import names
