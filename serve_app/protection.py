@@ -18,18 +18,23 @@ _MAX_TRACKED_USERS = 100_000
 
 
 class Protection:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, max_users: int = _MAX_TRACKED_USERS) -> None:
         self._per_user_rate = settings.rate_limit_per_user
         self._global = AsyncLimiter(settings.rate_limit_global, 1.0)
+        # Least recently seen first: the user evicted to bound memory is the one idle
+        # longest, never one still hammering (it would come back with a full bucket).
         self._users: OrderedDict[str, AsyncLimiter] = OrderedDict()
+        self._max_users = max_users
 
     async def admit(self, user_id: str) -> float | None:
         """None to let the request in, or the seconds after which to retry (429)."""
         user = self._users.get(user_id)
         if user is None:
             user = self._users[user_id] = AsyncLimiter(self._per_user_rate, 1.0)
-            if len(self._users) > _MAX_TRACKED_USERS:
+            if len(self._users) > self._max_users:
                 self._users.popitem(last=False)
+        else:
+            self._users.move_to_end(user_id)
         if not user.has_capacity():
             return self._retry_after(self._per_user_rate)
         if not self._global.has_capacity():

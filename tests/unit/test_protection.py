@@ -24,3 +24,12 @@ async def test_the_total_rate_binds_everyone() -> None:
     p = Protection(settings(per_user=100, total=4))
     answers = [await p.admit(f"u{i}") for i in range(6)]
     assert answers.count(None) == 4
+
+
+async def test_the_user_forgotten_to_bound_memory_is_the_one_idle_longest() -> None:
+    p = Protection(settings(per_user=2, total=1000), max_users=2)
+    assert [await p.admit("abuser") for _ in range(2)] == [None, None]
+    assert await p.admit("quiet") is None
+    assert await p.admit("abuser") is not None  # still over the rate: seen last now
+    assert await p.admit("newcomer") is None  # a third user: "quiet" is forgotten
+    assert await p.admit("abuser") is not None  # kept its empty bucket
