@@ -30,7 +30,7 @@ lint: venv
 
 # Create (or promote) an admin: make admin USERNAME=alice (asks for the password)
 admin: venv
-	@$(PY) -m serve_app.cli create-admin --username "$(USERNAME)"
+	@$(PY) -m ops.cli create-admin --username "$(USERNAME)"
 
 # The purchase benchmark (figures and a report in bench/out/): make bench BENCH_ARGS="--seconds 20"
 bench: up
@@ -38,4 +38,4 @@ bench: up
 
 # Check invariants I1-I5 for every deal across shards, Redis and MySQL (exit 1 on a FAIL)
 audit: venv
-	@$(PY) -m serve_app.cli audit $(AUDIT_ARGS)
+	@$(PY) -m ops.cli audit $(AUDIT_ARGS)

@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from actors.domain.ledger import Changes, Counts, Outcome, Reservation
+from actors.domain.deals import Deal
+from actors.domain.ledger import Changes
+from actors.domain.orders import Counts, Outcome, Reservation, ReserveRequest, ReserveResult
 from actors.domain.timers import Timer
 
 
 class StoreError(Exception):
-    """A checkpoint could not be read or written. ``retriable``: try again later."""
+    """A checkpoint could not be read or written. ``retriable``: the same call may
+    succeed later; when False, this copy of the shard can never answer again (the
+    gateway then drops its handle and finds the current copy by name)."""
 
     retriable = True
 
@@ -28,6 +32,23 @@ class OutboxFull(StoreError):
 
 class PoolShort(StoreError):
     """The deal's pool held fewer units than the write took; re-read and try again."""
+
+
+class ShardUnavailable(Exception):
+    """A shard did not answer in time, or cannot sell now (fenced, Redis down, gone).
+    The caller may retry (the buyer with the same Idempotency-Key)."""
+
+    retriable = True
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+
+class Siblings(Protocol):
+    async def donate(self, shard: int, at_least: int) -> int:
+        """Ask a sibling shard to move available units to the deal's pool."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +106,8 @@ class OrderStore(Protocol):
 class Timers(Protocol):
     async def schedule(self, timer: Timer, at: float) -> None: ...
 
+    async def schedule_many(self, when: dict[Timer, float]) -> None: ...
+
     async def due(self, now: float, limit: int) -> list[tuple[str, float]]:
         """(member, when) of the timers due by ``now``, earliest first."""
         ...
@@ -94,6 +117,50 @@ class Timers(Protocol):
     async def done_many(self, members: list[str]) -> None: ...
 
     async def postpone(self, member: str, at: float) -> None: ...
+
+
+class DealStore(Protocol):
+    """A deal's keys outside its shards' checkpoints (actors/adapters/redis_deals.py)."""
+
+    async def open_pool(self, deal: Deal) -> None: ...
+
+    async def cached(self, deal_id: str) -> Deal | None: ...
+
+    async def held(self, deal: Deal) -> int:
+        """Units held by unpaid orders, over all the deal's shards (their checkpoints)."""
+        ...
+
+    async def close_outbox(self, deal_id: str) -> None:
+        """Stop relaying the deal's outbox if it is empty (its shards are stopped)."""
+        ...
+
+
+class Shards(Protocol):
+    """The stock shards as the services see them (actors/gateway.py, over Ray)."""
+
+    def started(self, deal_id: str) -> bool: ...
+
+    async def start(self, deal: Deal) -> None:
+        """Make sure every shard of the deal runs (each loads its checkpoint)."""
+        ...
+
+    async def reserve(
+        self, deal: Deal, shard: int, requests: list[ReserveRequest]
+    ) -> list[ReserveResult]: ...
+
+    async def pay(self, deal: Deal, shard: int, order_id: str, user_id: str) -> Outcome: ...
+
+    async def cancel(self, deal: Deal, shard: int, order_id: str, user_id: str) -> Outcome: ...
+
+    async def expire_many(self, deal: Deal, shard: int, order_ids: list[str]) -> list[Outcome]: ...
+
+    async def stats(self, deal: Deal) -> list[tuple[Counts, int]]:
+        """(counts, cancelled orders) of every shard."""
+        ...
+
+    async def stop(self, deal: Deal) -> None:
+        """Stop every shard of the deal (their checkpoints stay)."""
+        ...
 
 
 class ClockActions(Protocol):

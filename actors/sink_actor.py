@@ -1,29 +1,28 @@
-"""OrderSink: the Ray actor that keeps the Kafka -> MySQL loop running.
+"""OrderSink: the Ray actor that keeps the Kafka -> MySQL loop (actors/services/sink.py)
+running.
 
-Detached and named, restarted by Ray; the loop starts with the actor. MySQL or Kafka
-away: the loop backs off and retries without committing offsets, and catches up when
-they return.
+Detached and named, restarted by Ray; the loop starts with the actor. MySQL away: the
+step fails and is retried in the same session, its batch kept and its offsets not
+committed; Kafka away at start: the session is opened afresh. It catches up when they
+return.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import ray
 
 from actors.adapters.kafka_source import KafkaEventSource
 from actors.adapters.mysql_store import MysqlOrderStore
-from actors.handles import singleton
-from actors.sink import OrderSinkLoop
-from cluster import names
+from actors.services.sink import OrderSinkLoop
+from actors.supervise import Step, Supervisor
 from cluster.clients import kafka_consumer, mysql_pool
 from cluster.settings import Settings
 
-logger = logging.getLogger("flashsale.sink")
 GROUP_ID = "flashsale-order-sink"
 _MAX_BACKOFF_S = 5.0
 _MAX_RECORDS = 500
@@ -39,56 +38,34 @@ class OrderSink:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._written = 0
-        self._last_error = ""
-        self._last_step = 0.0
         # The fault drills' hook: hold each written batch before its offsets commit.
         self._release = asyncio.Event()
         self._release.set()
         self._held = 0
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._supervisor = Supervisor("sink", _STEP_S, _MAX_BACKOFF_S)
+        self._task = asyncio.get_running_loop().create_task(
+            self._supervisor.run(self._session, keep_session=True)
+        )
 
-    async def _run(self) -> None:
-        backoff = 0.05
-        while True:
-            consumer = kafka_consumer(
-                self._settings, self._settings.kafka_orders_topic, group_id=GROUP_ID
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[Step]:
+        consumer = kafka_consumer(
+            self._settings, self._settings.kafka_orders_topic, group_id=GROUP_ID
+        )
+        async with (
+            KafkaEventSource(consumer) as source,
+            MysqlOrderStore(lambda: mysql_pool(self._settings)) as store,
+        ):
+            loop = OrderSinkLoop(
+                source, store, max_records=_MAX_RECORDS, between_commits=self._gate
             )
-            pool = None
-            try:
-                await consumer.start()
-                pool = await mysql_pool(self._settings)
-                loop = OrderSinkLoop(
-                    KafkaEventSource(consumer),
-                    MysqlOrderStore(pool),
-                    max_records=_MAX_RECORDS,
-                    between_commits=self._gate,
-                )
-                while True:
-                    try:
-                        started = time.monotonic()
-                        written = await loop.step()
-                        self._written += written
-                        self._last_step = time.time()
-                        backoff = 0.05
-                        if written < _MAX_RECORDS:
-                            await asyncio.sleep(max(0.0, _STEP_S - (time.monotonic() - started)))
-                    except Exception as exc:  # noqa: BLE001 -- MySQL away: keep the batch, retry
-                        self._last_error = f"{type(exc).__name__}: {exc}"
-                        logger.warning(
-                            "sink step failed (%s); retrying in %.2fs", self._last_error, backoff
-                        )
-                        await asyncio.sleep(backoff)
-                        backoff = min(backoff * 2, _MAX_BACKOFF_S)
-            except Exception as exc:  # noqa: BLE001 -- Kafka away at start: start afresh
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                logger.warning("sink stopped (%s); restarting in %.2fs", self._last_error, backoff)
-            finally:
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
-                if pool is not None:
-                    pool.close()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, _MAX_BACKOFF_S)
+
+            async def step() -> bool:
+                written = await loop.step()
+                self._written += written
+                return written >= _MAX_RECORDS  # a full batch: more is waiting
+
+            yield step
 
     async def _gate(self) -> None:
         if not self._release.is_set():
@@ -104,13 +81,4 @@ class OrderSink:
             self._release.set()
 
     async def stats(self) -> dict[str, Any]:
-        return {
-            "held_batches": self._held,
-            "written": self._written,
-            "last_error": self._last_error,
-            "last_step": self._last_step,
-        }
-
-
-def sink_handle(settings: Settings) -> Any:
-    return singleton(OrderSink, names.ORDER_SINK, settings)
+        return {"held_batches": self._held, "written": self._written, **self._supervisor.stats()}

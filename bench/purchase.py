@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cluster.local import stack as local_stack  # noqa: E402
-from cluster.local.__main__ import load_settings  # noqa: E402
+from cluster.local.env import load_settings  # noqa: E402
 from cluster.local.installs import ensure_apt_packages, which  # noqa: E402
 from cluster.settings import Settings  # noqa: E402
 from serve_app.auth import issue_token  # noqa: E402
@@ -291,7 +291,7 @@ def measure(settings: Settings, args: argparse.Namespace) -> dict[str, dict]:
 
 def hold_relay(settings: Settings, seconds: float) -> None:
     subprocess.run(
-        [sys.executable, "-m", "serve_app.cli", "hold-relay", "--seconds", f"{seconds}"],
+        [sys.executable, "-m", "ops.cli", "hold-relay", "--seconds", f"{seconds}"],
         check=True,
         env={**os.environ, **settings.to_env()},
     )
@@ -300,7 +300,7 @@ def hold_relay(settings: Settings, seconds: float) -> None:
 def audit_deal(settings: Settings, deal_id: str) -> dict:
     started = time.monotonic()
     audit = subprocess.run(
-        [sys.executable, "-m", "serve_app.cli", "audit", "--deal", deal_id, "--wait", "600"],
+        [sys.executable, "-m", "ops.cli", "audit", "--deal", deal_id, "--wait", "600"],
         capture_output=True,
         text=True,
         env={**os.environ, **settings.to_env()},

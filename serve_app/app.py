@@ -8,14 +8,13 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
-from actors.clock_actor import clock_handle
-from actors.orders import publisher_handle
-from actors.sink_actor import sink_handle
+from actors.gateway import ensure_singletons
 from cluster.gc_tuning import tune_gc
 from cluster.settings import Settings
-from serve_app.api import create_api
 from serve_app.backends import Backends
-from serve_app.routes.purchase import PurchaseFastPath
+from serve_app.bootstrap import build_shop
+from serve_app.fast_path import PurchaseFastPath
+from serve_app.fastapi_app import create_api
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000)
@@ -26,15 +25,11 @@ class Storefront:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._backends = Backends(settings)
-        # The order pipeline's actors and the clock run once per cluster; every replica
-        # makes sure they exist.
-        self._publisher = publisher_handle(settings)
-        self._sink = sink_handle(settings)
-        self._clock = clock_handle(settings)
+        ensure_singletons(settings)
 
     def __serve_build_asgi_app__(self) -> PurchaseFastPath:
-        api = create_api(self._settings, self._backends)
-        app = PurchaseFastPath(api, self._settings.max_body_bytes)
+        shop = build_shop(self._settings, self._backends)
+        app = PurchaseFastPath(create_api(shop), shop)
         tune_gc()
         return app
 

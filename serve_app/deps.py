@@ -1,4 +1,4 @@
-"""Request dependencies: who is asking (bearer token), and may they.
+"""Request dependencies: the shop's use cases, who is asking (bearer token), and may they.
 
 ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a thread pool, and
 that hand-off cost more than all the rest of the purchase route (bench profile).
@@ -6,24 +6,24 @@ that hand-off cost more than all the rest of the purchase route (bench profile).
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
 
-from serve_app.auth import Principal
+from fastapi import Depends, Request
+
+from serve_app.auth import Principal, authenticate
+from serve_app.bootstrap import Shop
 from serve_app.errors import ApiError
 
 
+async def shop(request: Request) -> Shop:
+    found: Shop = request.app.state.shop
+    return found
+
+
 async def principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(
-            401, "unauthorized", "a bearer token is required", {"WWW-Authenticate": "Bearer"}
-        )
-    found = request.app.state.tokens.verify(token.strip())
-    if found is None:
-        raise ApiError(
-            401, "unauthorized", "the token is invalid or expired", {"WWW-Authenticate": "Bearer"}
-        )
+    found = authenticate(request.app.state.shop.tokens, request.headers.get("authorization", ""))
+    if isinstance(found, str):
+        raise ApiError(401, "unauthorized", found, {"WWW-Authenticate": "Bearer"})
     return found
 
 
@@ -32,3 +32,8 @@ async def admin(request: Request) -> Principal:
     if not who.is_admin:
         raise ApiError(403, "forbidden", "this needs an admin")
     return who
+
+
+ShopDep = Annotated[Shop, Depends(shop)]
+Buyer = Annotated[Principal, Depends(principal)]
+Admin = Annotated[Principal, Depends(admin)]

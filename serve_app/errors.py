@@ -1,4 +1,6 @@
-"""Every error leaves as ``{"error": {"code", "message"}}``; the mapping lives here only."""
+"""Every error leaves as ``{"error": {"code", "message"}}``; the mapping lives here only:
+the use cases' failures (serve_app/services/outcomes.py), FastAPI's own errors, and the
+faults of a dependency that does not answer."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from serve_app.services.outcomes import Failure, Problem
 
 logger = logging.getLogger("flashsale.http")
 
@@ -46,6 +50,61 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.headers = headers
+
+    @classmethod
+    def of(cls, failure: Failure) -> ApiError:
+        status, body, headers = describe(failure)
+        return cls(status, body["error"]["code"], body["error"]["message"], headers)
+
+
+# problem -> (status, code, message); ``{}`` in a message takes the failure's detail.
+_PROBLEMS: dict[Problem, tuple[int, str, str]] = {
+    Problem.LIMIT_EXCEEDED: (
+        409,
+        "limit_exceeded",
+        "that would take you over this deal's limit per buyer",
+    ),
+    Problem.SOLD_OUT: (410, "sold_out", "this deal is sold out"),
+    Problem.KEY_REUSED: (
+        422,
+        "invalid_request",
+        "this Idempotency-Key was used for another quantity",
+    ),
+    Problem.UNKNOWN_ORDER: (404, "unknown_order", "no order {}"),
+    Problem.ORDER_CANCELLED: (
+        409,
+        "order_cancelled",
+        "this order was cancelled; its stock is back on sale",
+    ),
+    Problem.ORDER_PAID: (409, "order_paid", "this order is paid and cannot be cancelled"),
+    Problem.UNKNOWN_DEAL: (404, "unknown_deal", "no deal {}"),
+    Problem.UNKNOWN_PRODUCT: (404, "unknown_product", "no product {}"),
+    Problem.NOT_STARTED: (409, "not_started", "this deal starts at {}"),
+    Problem.ENDED: (409, "ended", "this deal has ended"),
+    Problem.RATE_LIMITED: (429, "rate_limited", "too many requests"),
+    Problem.UNAVAILABLE: (503, "unavailable", "please retry with the same Idempotency-Key"),
+    Problem.PAYMENT_DECLINED: (402, "payment_declined", "the payment was declined"),
+    Problem.INVALID_DEAL: (422, "invalid_request", "{}"),
+    Problem.USERNAME_TAKEN: (409, "username_taken", "the username {!r} is taken"),
+    Problem.BAD_CREDENTIALS: (401, "bad_credentials", "wrong username or password"),
+}
+
+
+def status_of(problem: Problem) -> int:
+    return _PROBLEMS[problem][0]
+
+
+def describe(failure: Failure) -> tuple[int, dict[str, dict[str, str]], dict[str, str] | None]:
+    """(status, body, headers) of a use case's failure."""
+    status, code, message = _PROBLEMS[failure.problem]
+    if "{" in message:
+        message = message.format(failure.detail) if failure.detail else code.replace("_", " ")
+    elif failure.problem is Problem.UNAVAILABLE and failure.detail:
+        message = failure.detail
+    headers = None
+    if failure.retry_after_s is not None:
+        headers = {"Retry-After": str(int(failure.retry_after_s))}
+    return status, error_body(code, message), headers
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:

@@ -7,8 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import ray
-
+from actors import gateway
 from serve_app.backends import Backends
 
 
@@ -37,9 +36,7 @@ async def _kafka(b: Backends) -> None:
 
 
 async def _ray(_: Backends) -> None:
-    # Asks the GCS for the live nodes: answers only while the Ray cluster does.
-    nodes = await asyncio.to_thread(ray.nodes)
-    if not any(n.get("Alive") for n in nodes):
+    if not await gateway.live_nodes():
         raise RuntimeError("no live Ray node")
 
 

@@ -18,7 +18,7 @@ from cluster.settings import Settings
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Settings]:
     from cluster.local import stack as local_stack
-    from cluster.local.__main__ import load_settings
+    from cluster.local.env import load_settings
 
     settings = load_settings(dict(os.environ))
     local_stack.up(settings)

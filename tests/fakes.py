@@ -6,7 +6,9 @@ import asyncio
 import itertools
 from dataclasses import dataclass, field
 
-from actors.domain.ledger import Changes, Counts, Reservation
+from actors.domain.deals import Deal, Product
+from actors.domain.ledger import Changes
+from actors.domain.orders import Counts, Reservation
 from actors.ports import Fenced, OutboxFull, PoolShort, ShardSnapshot, StoreError
 
 
@@ -88,3 +90,26 @@ class CountingIds:
 
     def __call__(self) -> str:
         return f"{self.prefix}{next(self._n)}"
+
+
+def deal_of(
+    deal_id: str,
+    *,
+    stock: int,
+    per_user_limit: int,
+    price_cents: int = 100,
+    shards: int = 1,
+    starts_ts: float = 0.0,
+    ends_ts: float = 4_102_444_800.0,  # 2100
+) -> Deal:
+    """A deal for tests that need only its numbers (open from 1970 to 2100)."""
+    return Deal(
+        deal_id,
+        Product(f"p-{deal_id}", "Test product", "", ""),
+        price_cents,
+        stock,
+        per_user_limit,
+        starts_ts,
+        ends_ts,
+        shards,
+    )

@@ -10,7 +10,9 @@ same two cores as the purchase path. Partitions are chosen exactly as ``send`` w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
@@ -22,8 +24,33 @@ _partition_of = DefaultPartitioner()
 
 class KafkaEventPublisher:
     def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        """``producer``: not started; ``start`` starts it, ``stop`` (idempotent) stops it."""
         self._producer = producer
         self._topic = topic
+        self._started = False
+
+    async def start(self) -> None:
+        await self._producer.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            with contextlib.suppress(Exception):  # a broker that is away cannot say goodbye
+                await self._producer.stop()
+
+    async def __aenter__(self) -> KafkaEventPublisher:
+        try:
+            await self.start()
+        except BaseException:
+            # aiokafka's start may fail half way, leaving connections to close.
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *_: Any) -> None:
+        await self.stop()
 
     async def publish(self, entries: list[OutboxEntry]) -> None:
         partitions = sorted(await self._producer.partitions_for(self._topic))

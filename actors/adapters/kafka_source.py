@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -17,8 +18,32 @@ REQUIRED = frozenset(ORDER_FIELDS)
 
 class KafkaEventSource:
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        """``consumer``: not started; ``start`` starts it, ``stop`` (idempotent) stops it."""
         self._consumer = consumer
+        self._started = False
         self.skipped = 0
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+
+    async def __aenter__(self) -> KafkaEventSource:
+        try:
+            await self.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *_: Any) -> None:
+        await self.stop()
 
     async def fetch(self, max_records: int, wait_ms: int) -> list[dict[str, Any]]:
         batches = await self._consumer.getmany(timeout_ms=wait_ms, max_records=max_records)

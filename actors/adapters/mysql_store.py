@@ -8,6 +8,7 @@ first `paid_at` / `cancelled_at` stays.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,10 +35,31 @@ def _row(e: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class MysqlOrderStore:
-    def __init__(self, pool: aiomysql.Pool) -> None:
-        self._pool = pool
+    def __init__(self, connect: Callable[[], Awaitable[aiomysql.Pool]]) -> None:
+        """``connect`` opens the pool on ``start``; ``stop`` (idempotent) closes it."""
+        self._connect = connect
+        self._pool: aiomysql.Pool | None = None
+
+    async def start(self) -> None:
+        self._pool = await self._connect()
+
+    async def stop(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+            with contextlib.suppress(Exception):
+                await pool.wait_closed()
+
+    async def __aenter__(self) -> MysqlOrderStore:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: Any) -> None:
+        await self.stop()
 
     async def apply(self, events: list[dict[str, Any]]) -> None:
+        if self._pool is None:
+            raise RuntimeError("the order store is not started")
         async with self._pool.acquire() as conn:
             try:
                 async with conn.cursor() as cur:

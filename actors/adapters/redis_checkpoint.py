@@ -12,6 +12,8 @@ shard that has been superseded (docs/design.md, "One writer per shard") is refus
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -19,7 +21,8 @@ from redis.exceptions import RedisError, ResponseError
 from actors.adapters import redis_keys as keys
 from actors.domain import timers
 from actors.domain.events import CREATED
-from actors.domain.ledger import Changes, Counts, OrderStatus, Reservation
+from actors.domain.ledger import Changes
+from actors.domain.orders import Counts, OrderStatus, Reservation
 from actors.ports import Fenced, OutboxFull, PoolShort, ShardSnapshot, StoreError
 
 # KEYS: epoch, counts, reservations, pool, outbox, order index, first answers, timers
@@ -64,6 +67,47 @@ return 'OK'
 """
 
 
+def decode_counts(raw: dict[bytes, bytes]) -> Counts | None:
+    if not raw:
+        return None  # the shard was never written
+    c = {k.decode(): int(v) for k, v in raw.items()}
+    return Counts(c["stock"], c["available"], c["held"], c["sold"])
+
+
+def decode_reservation(raw: bytes | str) -> Reservation:
+    return Reservation.from_dict(json.loads(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class DealCheckpoint:
+    """Everything Redis holds of one deal's stock, read at one moment (for the audit)."""
+
+    pool: int | None  # None: never preheated
+    answers: dict[str, str]  # first answers: answer field -> order id
+    shards: list[tuple[Counts | None, list[Reservation]]]
+
+
+async def read_deal(client: aioredis.Redis, deal_id: str, shards: int) -> DealCheckpoint:
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.get(keys.pool(deal_id))
+        pipe.hgetall(keys.answers(deal_id))
+        for n in range(shards):
+            pipe.hgetall(keys.counts(deal_id, n))
+            pipe.hgetall(keys.reservations(deal_id, n))
+        raw: list[Any] = await pipe.execute()
+    return DealCheckpoint(
+        pool=None if raw[0] is None else int(raw[0]),
+        answers={k.decode(): keys.parse_answer(v)[0] for k, v in raw[1].items()},
+        shards=[
+            (
+                decode_counts(raw[2 + 2 * n]),
+                [decode_reservation(v) for v in raw[3 + 2 * n].values()],
+            )
+            for n in range(shards)
+        ],
+    )
+
+
 class RedisCheckpointStore:
     def __init__(
         self, client: aioredis.Redis, outbox_max: int, registry: str = keys.OUTBOXES
@@ -100,12 +144,11 @@ class RedisCheckpointStore:
                 raw_counts, raw_res, raw_pool = await pipe.execute()
         except RedisError as exc:
             raise StoreError(f"loading the checkpoint failed: {exc}") from exc
-        counts = None
-        if raw_counts:
-            c = {k.decode(): int(v) for k, v in raw_counts.items()}
-            counts = Counts(c["stock"], c["available"], c["held"], c["sold"])
-        reservations = [Reservation.from_dict(json.loads(v)) for v in raw_res.values()]
-        return ShardSnapshot(counts=counts, reservations=reservations, pool=int(raw_pool or 0))
+        return ShardSnapshot(
+            counts=decode_counts(raw_counts),
+            reservations=[decode_reservation(v) for v in raw_res.values()],
+            pool=int(raw_pool or 0),
+        )
 
     async def commit(self, deal_id: str, shard: int, epoch: int, changes: Changes) -> None:
         c = changes.counts

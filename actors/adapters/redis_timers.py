@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from actors.adapters import redis_keys as keys
-from actors.domain.timers import Timer
+from actors.domain.timers import Kind, Timer
 
 
 class RedisTimers:
@@ -36,3 +36,15 @@ class RedisTimers:
         """Move a timer that still exists; one removed meanwhile (its order was paid,
         say) stays removed."""
         await self._redis.zadd(self._key, {member: at}, xx=True)
+
+    async def pending_deadlines(self) -> dict[str, set[str]]:
+        """Order ids with a pending payment deadline, by deal (for the audit)."""
+        found: dict[str, set[str]] = {}
+        for raw in await self._redis.zrange(self._key, 0, -1):
+            try:
+                timer = Timer.decode(raw.decode())
+            except ValueError:
+                continue
+            if timer.kind is Kind.EXPIRE:
+                found.setdefault(timer.deal_id, set()).add(timer.order_id)
+        return found

@@ -2,7 +2,7 @@
 
 Pure: the facts (each shard's checkpoint and, when it runs, its live counts; the deal's
 pool, first answers and pending deadlines in Redis; its rows in MySQL) are collected by
-serve_app/audit.py. Each check returns problems naming the offending ids; none = ok.
+ops/audit.py. Each check returns problems naming the offending ids; none = ok.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Deals: validation, status by server time, stock split across shards, user -> shard."""
+"""Deals: the one deal shape, validation, status by server time, stock split across
+shards, user -> shard."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 
@@ -15,41 +15,58 @@ class DealStatus(StrEnum):
     ENDED = "ended"
 
 
+MAX_STOCK = 10_000_000
+MAX_PRICE_CENTS = 100_000_000_00
+MAX_PER_USER_LIMIT = 1000
+MAX_QUANTITY = 1000  # units in one purchase
+MAX_SHARDS = 64
+
+
 @dataclass(frozen=True, slots=True)
-class DealTerms:
+class Product:
+    product_id: str
+    name: str
+    description: str
+    image_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deal:
+    """A deal as every layer sees it: the catalogue makes it, the cache and the shards
+    keep it, the clock schedules it. It never changes once made."""
+
+    deal_id: str
+    product: Product
     price_cents: int
     stock: int
     per_user_limit: int
-    starts_at: datetime
-    ends_at: datetime
+    starts_ts: float  # epoch seconds
+    ends_ts: float
+    shards: int  # buyers map to shards by a hash modulo this, so it is fixed for life
+
+    def status(self, now_ts: float, remaining: int) -> DealStatus:
+        if now_ts >= self.ends_ts:
+            return DealStatus.ENDED
+        if now_ts < self.starts_ts:
+            return DealStatus.UPCOMING
+        return DealStatus.OPEN if remaining > 0 else DealStatus.SOLD_OUT
 
 
-MAX_STOCK = 10_000_000
-MAX_PRICE_CENTS = 100_000_000_00
-
-
-def problems(terms: DealTerms) -> list[str]:
-    """Why these terms cannot make a deal; empty when they can."""
+def problems(deal: Deal) -> list[str]:
+    """Why this cannot be a deal; empty when it can. (Time zones are the edge's to
+    check: a deal's times are epoch seconds here.)"""
     found = []
-    if not 1 <= terms.stock <= MAX_STOCK:
+    if not 1 <= deal.stock <= MAX_STOCK:
         found.append(f"stock must be between 1 and {MAX_STOCK}")
-    if not 0 <= terms.price_cents <= MAX_PRICE_CENTS:
+    if not 0 <= deal.price_cents <= MAX_PRICE_CENTS:
         found.append(f"price_cents must be between 0 and {MAX_PRICE_CENTS}")
-    if terms.per_user_limit < 1:
-        found.append("per_user_limit must be at least 1")
-    if terms.starts_at.tzinfo is None or terms.ends_at.tzinfo is None:
-        found.append("starts_at and ends_at need a time zone")
-    elif terms.ends_at <= terms.starts_at:
+    if not 1 <= deal.per_user_limit <= MAX_PER_USER_LIMIT:
+        found.append(f"per_user_limit must be between 1 and {MAX_PER_USER_LIMIT}")
+    if not 1 <= deal.shards <= MAX_SHARDS:
+        found.append(f"shards must be between 1 and {MAX_SHARDS}")
+    if deal.ends_ts <= deal.starts_ts:
         found.append("ends_at must be after starts_at")
     return found
-
-
-def status(terms: DealTerms, now: datetime, remaining: int) -> DealStatus:
-    if now >= terms.ends_at:
-        return DealStatus.ENDED
-    if now < terms.starts_at:
-        return DealStatus.UPCOMING
-    return DealStatus.OPEN if remaining > 0 else DealStatus.SOLD_OUT
 
 
 def split_stock(stock: int, shards: int) -> list[int]:

@@ -8,10 +8,9 @@ it does not know; a change that removes or redefines a field bumps ``v``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from actors.domain.ledger import Reservation
+from actors.domain.orders import Reservation
 
 VERSION = 1
 CREATED, PAID, CANCELLED = "created", "paid", "cancelled"

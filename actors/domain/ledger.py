@@ -18,84 +18,18 @@ idempotency keys are derived from the reservations, so they can never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any
 
 from actors.domain import events
-from actors.domain.wire import compact_pickle
-
-
-class OrderStatus(StrEnum):
-    RESERVED = "reserved"
-    PAID = "paid"
-    CANCELLED = "cancelled"
-
-
-class Refusal(StrEnum):
-    LIMIT_EXCEEDED = "limit_exceeded"
-    SOLD_OUT = "sold_out"  # this shard has too little; the deal may still have stock
-    KEY_REUSED = "key_reused"  # same idempotency key, different request
-    UNKNOWN_ORDER = "unknown_order"
-    ORDER_CANCELLED = "order_cancelled"
-    ORDER_PAID = "order_paid"
-    NOT_DUE = "not_due"  # a deadline fired before the order's pay_by (a clock ahead)
-
-
-@compact_pickle
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    order_id: str
-    user_id: str
-    quantity: int
-    key: str
-    status: OrderStatus
-    created_at: float
-    pay_by: float
-    paid_at: float | None = None
-    cancelled_at: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "user_id": self.user_id,
-            "quantity": self.quantity,
-            "key": self.key,
-            "status": self.status.value,
-            "created_at": self.created_at,
-            "pay_by": self.pay_by,
-            "paid_at": self.paid_at,
-            "cancelled_at": self.cancelled_at,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Reservation:
-        return cls(**{**data, "status": OrderStatus(data["status"])})
-
-
-@compact_pickle
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """The request holds: ``replayed`` when it repeated one already accepted."""
-
-    reservation: Reservation
-    replayed: bool = False
-
-
-@compact_pickle
-@dataclass(frozen=True, slots=True)
-class Refused:
-    reason: Refusal
-
-
-Outcome = Accepted | Refused
-
-
-@dataclass(frozen=True, slots=True)
-class Counts:
-    stock: int
-    available: int
-    held: int
-    sold: int
+from actors.domain.orders import (
+    Accepted,
+    Counts,
+    OrderStatus,
+    Outcome,
+    Refusal,
+    Refused,
+    Reservation,
+)
 
 
 @dataclass(slots=True)

@@ -4,28 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
-from pathlib import Path
 
 from cluster.local import stack
+from cluster.local.env import env_file, load_settings
 from cluster.local.procs import BringUpError
-from cluster.settings import Settings, SettingsError
-
-
-def load_settings(environ: dict[str, str]) -> Settings:
-    env = dict(environ)
-    state = Path(env.get("FLASHSALE_STATE_DIR") or ".flashsale").resolve()
-    env["FLASHSALE_STATE_DIR"] = str(state)
-    if not env.get("FLASHSALE_JWT_SECRET"):
-        # A secret of this machine's own, kept with its data: never a default in code.
-        secret_file = state / "jwt_secret"
-        if not secret_file.exists():
-            state.mkdir(parents=True, exist_ok=True)
-            secret_file.write_text(secrets.token_urlsafe(32))
-            secret_file.chmod(0o600)
-        env["FLASHSALE_JWT_SECRET"] = secret_file.read_text().strip()
-    return Settings.from_env(env)
+from cluster.settings import SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  storefront and API: http://127.0.0.1:{port}/\n"
                 f"  OpenAPI docs:       http://127.0.0.1:{port}/docs\n"
                 f"  Ray dashboard:      http://127.0.0.1:{settings.dashboard_port}/\n"
-                f"  settings for tools: source {stack.env_file(settings)}"
+                f"  settings for tools: source {env_file(settings)}"
             )
         elif args.command == "down":
             stack.down(settings)

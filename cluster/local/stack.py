@@ -7,10 +7,10 @@ A service whose address is given in the environment (``REDIS_URL``, ``MYSQL_DSN`
 from __future__ import annotations
 
 import asyncio
-import shlex
 import time
 from pathlib import Path
 
+from cluster.local.env import write_env_file
 from cluster.local.installs import ensure_apt_packages
 from cluster.local.kafka import KafkaBroker, ensure_topics
 from cluster.local.mariadb import MariaDB
@@ -79,22 +79,3 @@ def status(settings: Settings) -> dict[str, str]:
         else:
             report[name] = "up" if service.healthy() else "starting or unhealthy"
     return report
-
-
-def env_file(settings: Settings) -> Path:
-    return Path(settings.state_dir) / "env"
-
-
-def write_env_file(settings: Settings) -> None:
-    """The running stack's settings, for tests and tools: ``source .flashsale/env``."""
-    lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(settings.to_env().items())]
-    env_file(settings).write_text("\n".join(lines) + "\n")
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export ") :].partition("=")
-            env[key] = shlex.split(value)[0] if value else ""
-    return env

@@ -3,57 +3,49 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from dataclasses import asdict
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 
-from actors.adapters import redis_keys as keys
-from actors.domain.deals import DealTerms, problems
-from serve_app.auth import Principal
-from serve_app.deps import admin
+from actors.domain.deals import Deal
+from serve_app.deps import Admin, ShopDep
 from serve_app.errors import ApiError
-from serve_app.routes.deals import DealId, known_deal
+from serve_app.routes.deals import DealId, deal_view, known_deal
 from serve_app.schemas import DealIn, DealOut, DealStats, ProductIn, ProductOut
-from serve_app.stock_client import ShardUnavailable
+from serve_app.services.outcomes import Failure
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
-Admin = Annotated[Principal, Depends(admin)]
 
 
 @router.post("/products", status_code=201, response_model=ProductOut)
-async def create_product(body: ProductIn, request: Request, _: Admin) -> dict[str, str]:
-    return await request.app.state.catalog.create_product(body)
+async def create_product(body: ProductIn, shop: ShopDep, _: Admin) -> dict[str, str]:
+    product = await shop.catalog.create_product(body.name, body.description, body.image_url)
+    return asdict(product)
 
 
 @router.post("/deals", status_code=201, response_model=DealOut)
-async def create_deal(body: DealIn, request: Request, _: Admin) -> dict[str, object]:
-    terms = DealTerms(
-        body.price_cents, body.stock, body.per_user_limit, body.starts_at, body.ends_at
+async def create_deal(body: DealIn, shop: ShopDep, _: Admin) -> dict[str, object]:
+    deal = await shop.catalog.create_deal(
+        body.product_id,
+        body.price_cents,
+        body.stock,
+        body.per_user_limit,
+        body.starts_at.timestamp(),
+        body.ends_at.timestamp(),
+        body.shards,
     )
-    found = problems(terms)
-    if found:
-        raise ApiError(422, "invalid_request", "; ".join(found))
-    state = request.app.state
-    deal = await state.catalog.create_deal(body, body.shards or state.settings.shards_per_deal)
-    await state.stock.schedule(deal)  # the DealClock preheats it on time from here on
-    now = time.time()
-    if deal.starts_ts - now <= state.settings.preheat_lead_s:
-        try:
-            await state.stock.preheat(deal)
-        except ShardUnavailable:
-            pass  # the deal stands; the DealClock (or the first purchase) preheats it
-    return deal.view(now, deal.stock)
+    if isinstance(deal, Failure):
+        raise ApiError.of(deal)
+    return deal_view(deal, time.time(), deal.stock)
 
 
 @router.get("/deals/{deal_id}/stats", response_model=DealStats)
-async def deal_stats(deal_id: DealId, request: Request, _: Admin) -> dict[str, object]:
-    state = request.app.state
-    deal = await known_deal(request, deal_id)
-    try:
-        shards = await state.stock.stats(deal)
-    except ShardUnavailable:
-        raise ApiError(503, "unavailable", "a shard did not answer") from None
-    pool = int(await state.backends.redis.get(keys.pool(deal_id)) or 0)
+async def deal_stats(deal_id: DealId, shop: ShopDep, _: Admin) -> dict[str, object]:
+    deal: Deal = await known_deal(shop.catalog, deal_id)
+    found = await shop.catalog.stats(deal)
+    if isinstance(found, Failure):
+        raise ApiError.of(found)
+    pool, shards = found
     return {
         "deal_id": deal_id,
         "stock": deal.stock,

@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from serve_app.deps import ShopDep
 from serve_app.errors import error_body
 from serve_app.health import check_all
+from serve_app.timefmt import iso
 
 router = APIRouter()
 
 
-def iso_utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 @router.get("/api/time", summary="Server time, for countdowns synced to the server")
 async def server_time() -> dict[str, object]:
-    now = datetime.now(UTC)
-    return {"now": iso_utc(now), "epoch_ms": int(now.timestamp() * 1000)}
+    now = time.time()
+    return {"now": iso(now), "epoch_ms": int(now * 1000)}
 
 
 @router.get("/api/config", summary="The settings a buyer's page needs (e.g. the payment window)")
-async def public_config(request: Request) -> dict[str, float]:
-    settings = request.app.state.settings
+async def public_config(shop: ShopDep) -> dict[str, float]:
+    settings = shop.settings
     return {
         "payment_timeout_s": settings.payment_timeout_s,
         "preheat_lead_s": settings.preheat_lead_s,
@@ -37,8 +35,8 @@ async def public_config(request: Request) -> dict[str, float]:
     "/healthz",
     summary="200 when Redis, MySQL, Kafka and Ray all answer; else 503 naming what is down",
 )
-async def healthz(request: Request) -> JSONResponse:
-    parts = await check_all(request.app.state.backends)
+async def healthz(shop: ShopDep) -> JSONResponse:
+    parts = await check_all(shop.backends)
     down = sorted(name for name, part in parts.items() if part["state"] != "up")
     if not down:
         return JSONResponse({"status": "ok", "parts": parts})

@@ -35,7 +35,7 @@ async def audit(settings: Settings, deal_id: str, wait_s: float = 90) -> str:
     env = {**os.environ, **settings.to_env()}
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "serve_app.cli", "audit", "--deal", deal_id, "--wait", str(wait_s)],
+        [sys.executable, "-m", "ops.cli", "audit", "--deal", deal_id, "--wait", str(wait_s)],
         env=env,
         capture_output=True,
         text=True,

@@ -11,7 +11,7 @@ import pytest
 import ray
 
 from actors.adapters import redis_keys as keys
-from actors.sink_actor import sink_handle
+from actors.gateway import sink_handle
 from cluster.clients import mysql_connect, redis_client
 from cluster.settings import Settings
 from tests.chaos.conftest import audit

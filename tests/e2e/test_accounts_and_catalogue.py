@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from cluster.settings import Settings
-from serve_app.cli import create_admin
+from ops.cli import create_admin
 from tests.e2e.api_client import bearer, create_deal, iso_in, stats, token
 from tests.random_refs import suffix
 

@@ -81,7 +81,7 @@ async def test_the_mysql_record_follows_within_seconds(stack: Settings, api, adm
 
 def _hold_relay(settings: Settings, seconds: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "serve_app.cli", "hold-relay", "--seconds", seconds],
+        [sys.executable, "-m", "ops.cli", "hold-relay", "--seconds", seconds],
         capture_output=True,
         text=True,
         env={**os.environ, **settings.to_env()},

@@ -18,7 +18,7 @@ from cluster.settings import Settings
 
 def audit(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "serve_app.cli", "audit", "--no-ray", "--wait", "0", *args],
+        [sys.executable, "-m", "ops.cli", "audit", "--no-ray", "--wait", "0", *args],
         env={**os.environ, **settings.to_env()},
         capture_output=True,
         text=True,

@@ -11,16 +11,15 @@ import ray
 import redis.asyncio as aioredis
 
 from actors.adapters import redis_keys as keys
-from actors.adapters.redis_deals import open_pool
+from actors.adapters.redis_deals import RedisDeals
 from actors.adapters.redis_timers import RedisTimers
-from actors.clock_actor import clock_handle
 from actors.domain import timers
-from actors.domain.ledger import Accepted, OrderStatus
-from actors.shard import ReserveRequest
-from actors.stock import shard_handle
+from actors.domain.deals import Deal
+from actors.domain.orders import Accepted, OrderStatus, ReserveRequest
+from actors.gateway import clock_handle, shard_handle
 from cluster import names
 from cluster.settings import Settings
-from serve_app.catalog import DealRecord
+from tests.fakes import deal_of
 from tests.random_refs import suffix
 
 pytestmark = pytest.mark.usefixtures("ray_driver")
@@ -42,21 +41,19 @@ async def eventually(check, timeout_s: float = 30.0) -> None:  # type: ignore[no
 
 
 @pytest.fixture
-async def deal(redis: aioredis.Redis) -> AsyncIterator[DealRecord]:
+async def deal(redis: aioredis.Redis) -> AsyncIterator[Deal]:
     """A deal as the catalogue caches it (the clock reads nothing else), already ended,
     so that the shards can be retired once nothing is held."""
     now = time.time()
-    record = DealRecord(
-        deal_id=f"test-{suffix()}",
-        product={"product_id": "p", "name": "n", "description": "", "image_url": ""},
-        price_cents=100,
+    record = deal_of(
+        f"test-{suffix()}",
         stock=20,
         per_user_limit=2,
         starts_ts=now - 60,
         ends_ts=now - 1,
         shards=2,
     )
-    await redis.set(keys.deal(record.deal_id), record.to_json())
+    await RedisDeals(redis).cache(record)
     yield record
     for n in range(record.shards):
         if running(record.deal_id, n):
@@ -64,13 +61,14 @@ async def deal(redis: aioredis.Redis) -> AsyncIterator[DealRecord]:
     async for key in redis.scan_iter(match=f"fs:{{{record.deal_id}}}:*"):
         await redis.delete(key)
     await redis.srem(keys.OUTBOXES, record.deal_id)
+    await redis.zrem(keys.DEALS, record.deal_id)
     for kind in (timers.preheat, timers.retire):
         await redis.zrem(keys.TIMERS, kind(record.deal_id).encode())
 
 
 @pytest.mark.timeout(120)
 async def test_timers_fire_after_the_clock_was_killed(
-    stack: Settings, redis: aioredis.Redis, deal: DealRecord
+    stack: Settings, redis: aioredis.Redis, deal: Deal
 ) -> None:
     clock = clock_handle(stack)
     await clock.stats.remote()  # running
@@ -86,7 +84,7 @@ async def test_timers_fire_after_the_clock_was_killed(
     assert await redis.sismember(keys.OUTBOXES, deal.deal_id)
 
     # Orders with a 3 s window, on shard 0; one of them is paid in time.
-    shard = shard_handle(stack, deal.info(), 0)
+    shard = shard_handle(stack, deal, 0)
     results = await shard.reserve_many.remote(
         [ReserveRequest(f"u{i}", 1, f"k{i}") for i in range(5)], 3.0
     )
@@ -122,13 +120,13 @@ async def test_timers_fire_after_the_clock_was_killed(
 
 @pytest.mark.timeout(400)
 async def test_timers_outlive_the_whole_ray_instance(
-    stack: Settings, redis: aioredis.Redis, deal: DealRecord
+    stack: Settings, redis: aioredis.Redis, deal: Deal
 ) -> None:
     from cluster.local import stack as local_stack
     from tests.integration.conftest import owned
 
-    await open_pool(redis, deal.deal_id, deal.stock)
-    shard = shard_handle(stack, deal.info(), 1)
+    await RedisDeals(redis).open_pool(deal)
+    shard = shard_handle(stack, deal, 1)
     # A window longer than stopping Ray takes: the running clock must not fire it first.
     results = await shard.reserve_many.remote([ReserveRequest("u1", 2, "k")], 12.0)
     order = results[0].outcome.reservation

@@ -8,12 +8,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from actors.adapters import redis_keys as keys
+from actors.adapters.clock import SystemClock, new_order_id
 from actors.adapters.redis_checkpoint import RedisCheckpointStore
 from actors.domain import timers
 from actors.domain.ledger import Changes, Counts, OrderStatus, Reservation
+from actors.domain.orders import ReserveRequest
 from actors.ports import Fenced, OutboxFull, PoolShort
-from actors.shard import DealInfo, ReserveRequest, ShardService
-from actors.stock import SystemClock, new_order_id
+from actors.services.shard import ShardService
+from tests.fakes import deal_of
 from tests.random_refs import suffix
 
 
@@ -67,7 +69,7 @@ async def test_taking_more_than_the_pool_writes_nothing(redis, deal_id) -> None:
 async def test_shard_service_survives_a_restart_on_real_redis(redis, deal_id) -> None:
     store = RedisCheckpointStore(redis, outbox_max=10_000)
     await redis.set(keys.pool(deal_id), 6)
-    deal = DealInfo(deal_id, stock=6, per_user_limit=2, price_cents=100, shards=1)
+    deal = deal_of(deal_id, stock=6, per_user_limit=2, price_cents=100, shards=1)
 
     class NoSiblings:  # a deal of one shard has none to ask
         async def donate(self, shard: int, at_least: int) -> int:

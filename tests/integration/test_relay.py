@@ -9,14 +9,16 @@ import pytest
 import redis.asyncio as aioredis
 
 from actors.adapters import redis_keys as keys
+from actors.adapters.clock import SystemClock, new_order_id
 from actors.adapters.kafka_publisher import KafkaEventPublisher
 from actors.adapters.redis_checkpoint import RedisCheckpointStore
 from actors.adapters.redis_outbox import RedisOutbox
-from actors.relay import OutboxRelay
-from actors.shard import DealInfo, ReserveRequest, ShardService
-from actors.stock import SystemClock, new_order_id
+from actors.domain.orders import ReserveRequest
+from actors.services.relay import OutboxRelay
+from actors.services.shard import ShardService
 from cluster.clients import kafka_consumer, kafka_producer
 from cluster.settings import Settings
+from tests.fakes import deal_of
 from tests.random_refs import suffix
 
 
@@ -28,7 +30,7 @@ class NoSiblings:  # a deal of one shard has none to ask
 async def sell(redis: aioredis.Redis, deal_id: str, registry: str) -> list[str]:
     """A small sale on a real shard: 6 orders, 2 paid, 2 cancelled. Returns order ids."""
     await redis.set(keys.pool(deal_id), 6)
-    deal = DealInfo(deal_id, stock=6, per_user_limit=1, price_cents=100, shards=1)
+    deal = deal_of(deal_id, stock=6, per_user_limit=1, price_cents=100, shards=1)
     shard = ShardService(
         deal,
         0,

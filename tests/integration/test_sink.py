@@ -9,7 +9,7 @@ import pytest
 
 from actors.adapters.kafka_source import KafkaEventSource
 from actors.adapters.mysql_store import MysqlOrderStore
-from actors.sink import OrderSinkLoop
+from actors.services.sink import OrderSinkLoop
 from cluster.clients import kafka_consumer, kafka_producer, mysql_pool
 from cluster.settings import Settings
 from tests.random_refs import suffix
@@ -49,19 +49,15 @@ async def produce(stack: Settings, name: str, payloads: list[bytes | dict]) -> N
 
 
 async def drain(stack: Settings, name: str, group: str, expected: int) -> int:
-    consumer = kafka_consumer(stack, name, group_id=group)
-    pool = await mysql_pool(stack)
-    await consumer.start()
     written = 0
-    try:
-        loop = OrderSinkLoop(KafkaEventSource(consumer), MysqlOrderStore(pool), max_records=3)
+    async with (
+        KafkaEventSource(kafka_consumer(stack, name, group_id=group)) as source,
+        MysqlOrderStore(lambda: mysql_pool(stack)) as store,
+    ):
+        loop = OrderSinkLoop(source, store, max_records=3)
         deadline = time.monotonic() + 60
         while written < expected and time.monotonic() < deadline:
             written += await loop.step()
-    finally:
-        await consumer.stop()
-        pool.close()
-        await pool.wait_closed()
     return written
 
 

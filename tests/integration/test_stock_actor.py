@@ -10,20 +10,21 @@ import redis.asyncio as aioredis
 
 from actors.adapters import redis_keys as keys
 from actors.adapters.redis_checkpoint import RedisCheckpointStore
-from actors.domain.deals import shard_for_user
+from actors.domain.deals import Deal, shard_for_user
 from actors.domain.ledger import Accepted, Counts, Refusal, Refused
+from actors.domain.orders import ReserveRequest
+from actors.gateway import shard_handle
 from actors.ports import Fenced
-from actors.shard import DealInfo, ReserveRequest
-from actors.stock import shard_handle
 from cluster.settings import Settings
+from tests.fakes import deal_of
 from tests.random_refs import suffix
 
 pytestmark = pytest.mark.usefixtures("ray_driver")
 
 
 @pytest.fixture
-async def deal(redis: aioredis.Redis) -> AsyncIterator[DealInfo]:
-    info = DealInfo(f"test-{suffix()}", stock=300, per_user_limit=2, price_cents=100, shards=2)
+async def deal(redis: aioredis.Redis) -> AsyncIterator[Deal]:
+    info = deal_of(f"test-{suffix()}", stock=300, per_user_limit=2, price_cents=100, shards=2)
     await redis.set(keys.pool(info.deal_id), info.stock)
     yield info
     for n in range(info.shards):
@@ -36,7 +37,7 @@ async def deal(redis: aioredis.Redis) -> AsyncIterator[DealInfo]:
         await redis.delete(key)
 
 
-async def totals(redis: aioredis.Redis, deal: DealInfo) -> Counts:
+async def totals(redis: aioredis.Redis, deal: Deal) -> Counts:
     store = RedisCheckpointStore(redis, outbox_max=10_000)
     snaps = [await store.load(deal.deal_id, n) for n in range(deal.shards)]
     pool = await store.pool(deal.deal_id)
@@ -51,7 +52,7 @@ async def totals(redis: aioredis.Redis, deal: DealInfo) -> Counts:
 
 @pytest.mark.timeout(240)
 async def test_a_shard_killed_mid_sale_loses_and_doubles_nothing(
-    stack: Settings, redis: aioredis.Redis, deal: DealInfo
+    stack: Settings, redis: aioredis.Redis, deal: Deal
 ) -> None:
     handles = [shard_handle(stack, deal, n) for n in range(deal.shards)]
     buyers = [f"user-{i}" for i in range(400)]
@@ -97,7 +98,7 @@ async def test_a_shard_killed_mid_sale_loses_and_doubles_nothing(
 
 @pytest.mark.timeout(240)
 async def test_a_second_copy_fences_the_first(
-    stack: Settings, redis: aioredis.Redis, deal: DealInfo
+    stack: Settings, redis: aioredis.Redis, deal: Deal
 ) -> None:
     first = shard_handle(stack, deal, 0)
     sold_first = await first.reserve_many.remote(
@@ -123,7 +124,7 @@ async def test_a_second_copy_fences_the_first(
 
 @pytest.mark.timeout(120)
 async def test_a_dry_shard_is_refilled_by_its_sibling_actor(
-    stack: Settings, redis: aioredis.Redis, deal: DealInfo
+    stack: Settings, redis: aioredis.Redis, deal: Deal
 ) -> None:
     handles = [shard_handle(stack, deal, n) for n in range(deal.shards)]
     await asyncio.gather(*(h.counts.remote() for h in handles))  # both started: pool empty

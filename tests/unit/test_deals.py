@@ -1,24 +1,33 @@
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.domain.deals import DealStatus, DealTerms, problems, shard_for_user, split_stock, status
+from actors.domain.deals import (
+    Deal,
+    DealStatus,
+    Product,
+    problems,
+    shard_for_user,
+    split_stock,
+)
 
-T0 = datetime(2030, 1, 1, 12, tzinfo=UTC)
+T0 = 1_893_499_200.0  # 2030-01-01 12:00 UTC
+PRODUCT = Product("p-1", "Phone", "", "")
 
 
-def terms(**overrides) -> DealTerms:
+def terms(**overrides) -> Deal:
     values = {
+        "deal_id": "d-1",
+        "product": PRODUCT,
         "price_cents": 999,
         "stock": 100,
         "per_user_limit": 2,
-        "starts_at": T0,
-        "ends_at": T0 + timedelta(hours=1),
+        "starts_ts": T0,
+        "ends_ts": T0 + 3600,
+        "shards": 1,
     }
     values.update(overrides)
-    return DealTerms(**values)
+    return Deal(**values)
 
 
 def test_good_terms_have_no_problems() -> None:
@@ -32,9 +41,11 @@ def test_good_terms_have_no_problems() -> None:
         ({"stock": -3}, "stock"),
         ({"per_user_limit": 0}, "per_user_limit"),
         ({"price_cents": -1}, "price_cents"),
-        ({"ends_at": T0}, "ends_at"),
-        ({"ends_at": T0 - timedelta(seconds=1)}, "ends_at"),
-        ({"starts_at": datetime(2030, 1, 1)}, "time zone"),
+        ({"per_user_limit": 1001}, "per_user_limit"),
+        ({"shards": 0}, "shards"),
+        ({"shards": 65}, "shards"),
+        ({"ends_ts": T0}, "ends_at"),
+        ({"ends_ts": T0 - 1}, "ends_at"),
     ],
 )
 def test_bad_terms_are_named(override: dict, fragment: str) -> None:
@@ -43,10 +54,10 @@ def test_bad_terms_are_named(override: dict, fragment: str) -> None:
 
 def test_status_by_server_time() -> None:
     t = terms()
-    assert status(t, T0 - timedelta(seconds=1), 100) is DealStatus.UPCOMING
-    assert status(t, T0, 100) is DealStatus.OPEN
-    assert status(t, T0, 0) is DealStatus.SOLD_OUT
-    assert status(t, t.ends_at, 100) is DealStatus.ENDED
+    assert t.status(T0 - 1, 100) is DealStatus.UPCOMING
+    assert t.status(T0, 100) is DealStatus.OPEN
+    assert t.status(T0, 0) is DealStatus.SOLD_OUT
+    assert t.status(t.ends_ts, 100) is DealStatus.ENDED
 
 
 @given(st.integers(0, 10_000), st.integers(1, 64))

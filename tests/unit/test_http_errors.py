@@ -6,8 +6,9 @@ import httpx
 import pytest
 
 from cluster.settings import Settings
-from serve_app.api import create_api
 from serve_app.backends import Backends
+from serve_app.bootstrap import build_shop
+from serve_app.fastapi_app import create_api
 
 
 @pytest.fixture
@@ -15,7 +16,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings.from_env(
         {"FLASHSALE_JWT_SECRET": "s" * 32, "FLASHSALE_MAX_BODY_BYTES": "1024"}
     )
-    api = create_api(settings, Backends(settings))  # backends connect lazily: no I/O here
+    api = create_api(build_shop(settings, Backends(settings)))  # nothing connects yet
 
     @api.post("/echo")
     async def echo(body: dict[str, int]) -> dict[str, int]:

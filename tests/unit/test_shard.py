@@ -4,17 +4,18 @@ import asyncio
 
 import pytest
 
-from actors.domain.deals import shard_for_user
+from actors.domain.deals import Deal, shard_for_user
 from actors.domain.ledger import Accepted, Refusal, Refused
+from actors.domain.orders import ReserveRequest
 from actors.ports import Fenced, OutboxFull, StoreError
-from actors.shard import DealInfo, ReserveRequest, ShardService
-from tests.fakes import CountingIds, FakeClock, FakeStore
+from actors.services.shard import ShardService
+from tests.fakes import CountingIds, FakeClock, FakeStore, deal_of
 
 
 class Family:
     """All shards of one deal, wired to each other as siblings."""
 
-    def __init__(self, store: FakeStore, deal: DealInfo) -> None:
+    def __init__(self, store: FakeStore, deal: Deal) -> None:
         self.shards: dict[int, ShardService] = {}
         self.store = store
         self.deal = deal
@@ -45,8 +46,8 @@ class Family:
         )
 
 
-def deal(stock: int = 10, shards: int = 2, limit: int = 2) -> DealInfo:
-    return DealInfo("d1", stock=stock, per_user_limit=limit, price_cents=100, shards=shards)
+def deal(stock: int = 10, shards: int = 2, limit: int = 2) -> Deal:
+    return deal_of("d1", stock=stock, per_user_limit=limit, price_cents=100, shards=shards)
 
 
 async def test_first_start_takes_its_share_from_the_pool() -> None:

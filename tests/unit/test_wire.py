@@ -7,8 +7,8 @@ import pytest
 import ray.cloudpickle as cloudpickle
 
 from actors.domain.ledger import Accepted, OrderStatus, Refusal, Refused, Reservation
+from actors.domain.orders import ReserveRequest, ReserveResult
 from actors.domain.wire import compact_pickle
-from actors.shard import ReserveRequest, ReserveResult
 
 RESERVATION = Reservation("o1", "u1", 2, "k1", OrderStatus.RESERVED, 100.0, 1000.0)
 VALUES = [

@@ -1,8 +1,8 @@
 """Rate limits (aiolimiter) on the purchase path: per user and in total.
 
 Limits are per replica: with N ingress replicas a user can get up to N times the rate,
-depending on how the proxy spreads their requests. The purgatory circuit breakers for
-Redis, Kafka and MySQL will plug in beside these (roadmap), behind ``admit``.
+depending on how the proxy spreads their requests. (Circuit breakers for Redis, Kafka
+and MySQL belong around the adapters, not here: issue 11.)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from cluster.settings import Settings
 _MAX_TRACKED_USERS = 100_000
 
 
-class Protection:
+class RateLimits:
     def __init__(self, settings: Settings, max_users: int = _MAX_TRACKED_USERS) -> None:
         self._per_user_rate = settings.rate_limit_per_user
         self._global = AsyncLimiter(settings.rate_limit_global, 1.0)

@@ -1,4 +1,4 @@
-"""The DealClock's loop: fire what is due, then forget it; on failure, try again later.
+"""The DealClock's timer loop: fire what is due, then forget it; on failure, try again later.
 
 No Ray here (actors/clock_actor.py wraps it), so it is driven by ``tick`` in tests.
 A timer leaves the set only after its action succeeded, so a crash in between fires it
@@ -13,7 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable
 
-from actors.domain.ledger import Accepted, Refusal
+from actors.domain.orders import Accepted, Refusal
 from actors.domain.timers import Kind, Timer
 from actors.ports import ClockActions, Timers
 
@@ -24,7 +24,7 @@ RETIRE_RETRY_S = 60.0  # a finished deal still holds unpaid orders: their deadli
 MAX_BACKOFF_S = 30.0
 
 
-class ClockLoop:
+class TimerLoop:
     def __init__(
         self, timers: Timers, actions: ClockActions, batch: int = 500, concurrency: int = 16
     ) -> None:

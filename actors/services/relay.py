@@ -5,7 +5,7 @@ At least once, never lost: an entry leaves the outbox only after Kafka acknowled
 idempotent writes absorb the copy. Within a deal the outbox is read in order, and the
 events of one order share a Kafka key, so they reach one partition in order.
 
-No Ray here (actors/orders.py wraps it): it is driven by ``drain_once`` in tests.
+No Ray here (actors/relay_actor.py wraps it): it is driven by ``drain_once`` in tests.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``flashsale`` (or ``python -m serve_app.cli``): operator commands.
+"""``flashsale`` (or ``python -m ops.cli``): operator commands.
 
     flashsale create-admin --username alice      # password from stdin or a prompt
     flashsale audit [--deal ID ...] [--wait S]   # I1-I5 of docs/design.md; exit 1 on a FAIL
@@ -16,46 +16,34 @@ import getpass
 import os
 import sys
 import uuid
-from pathlib import Path
 
 import pymysql
 
-from cluster.clients import mysql_connect
+from actors.adapters.mysql_catalog import MysqlCatalog
+from cluster.local.env import load_settings
 from cluster.settings import Settings, SettingsError
+from ops import audit
 from serve_app.auth import hash_password
+from serve_app.backends import Backends
 from serve_app.schemas import Credentials
-
-
-def load_settings(environ: dict[str, str]) -> Settings:
-    from cluster.local.stack import read_env_file
-
-    state = Path(environ.get("FLASHSALE_STATE_DIR") or ".flashsale")
-    env_file = state / "env"
-    merged = {**(read_env_file(env_file) if env_file.exists() else {}), **environ}
-    return Settings.from_env(merged)
 
 
 def create_admin(settings: Settings, username: str, password: str) -> str:
     """Create the admin, or make an existing user an admin with this password."""
     Credentials(username=username, password=password)  # the same rules as register
-    conn = mysql_connect(settings)
-    try:
-        with conn.cursor() as cur:
-            hashed = hash_password(password)
-            cur.execute(
-                "INSERT INTO users (user_id, username, password_hash, role) VALUES (%s, %s, %s, 'admin')"
-                " ON DUPLICATE KEY UPDATE password_hash = VALUES(password_hash), role = 'admin'",
-                (str(uuid.uuid4()), username, hashed),
-            )
-            cur.execute("SELECT user_id FROM users WHERE username = %s", (username,))
-            return str(cur.fetchone()[0])
-    finally:
-        conn.close()
+    hashed = hash_password(password)
+
+    async def make() -> str:
+        backends = Backends(settings)
+        try:
+            return await MysqlCatalog(backends).make_admin(str(uuid.uuid4()), username, hashed)
+        finally:
+            await backends.close()
+
+    return asyncio.run(make())
 
 
 def audit_command(settings: Settings, deals: list[str] | None, wait_s: float, ray: bool) -> int:
-    from serve_app import audit
-
     live = audit.ray_live_counts(settings) if ray else None
     try:
         found, checked = asyncio.run(audit.run(settings, deals, wait_s, live))
@@ -68,17 +56,15 @@ def audit_command(settings: Settings, deals: list[str] | None, wait_s: float, ra
 
 
 def hold_relay(settings: Settings, seconds: float) -> str:
-    import ray
-
-    from actors.orders import MAX_HOLD_S, publisher_handle
+    # Ray only for the commands that need it: importing it costs a second or two.
+    from actors import gateway
+    from actors.relay_actor import MAX_HOLD_S
     from cluster.clients import ray_connect
 
     if not 0 <= seconds <= MAX_HOLD_S:
         raise ValueError(f"--seconds must be 0 to {MAX_HOLD_S:.0f}")
     ray_connect(settings)
-    held: float = ray.get(
-        publisher_handle(settings).hold.remote(seconds), timeout=settings.call_timeout_s * 20
-    )
+    held = gateway.hold_relay(settings, seconds)
     return f"the order relay is held for {held:g} s" if held else "the order relay runs"
 
 
@@ -109,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     hold.add_argument("--seconds", type=float, required=True)
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(dict(os.environ))
+        settings = load_settings(dict(os.environ), running_stack=True)
         if args.command == "create-admin":
             password = (
                 getpass.getpass("password: ")

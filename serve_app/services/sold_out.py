@@ -13,21 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Protocol
 
-import redis.asyncio as aioredis
-
-from actors.adapters import redis_keys as keys
+from actors.adapters.redis_deals import FirstAnswers
 
 # Past this many orders the snapshot is not taken; repeats then ask Redis each time.
 MAX_SNAPSHOT = 50_000
 
 
+class AnswerStore(Protocol):
+    """The deal's first answers (actors/adapters/redis_deals.py ``RedisDeals``)."""
+
+    async def first_answer(
+        self, deal_id: str, user_id: str, key: str
+    ) -> tuple[str, float] | None: ...
+
+    async def first_answers(self, deal_id: str, at_most: int) -> FirstAnswers | None: ...
+
+
 class SoldOutBoard:
-    def __init__(self, redis: aioredis.Redis, ttl_s: float = 1.0) -> None:
-        self._redis = redis
+    def __init__(self, answers: AnswerStore, ttl_s: float = 1.0) -> None:
+        self._store = answers
         self._ttl_s = ttl_s
         self._until: dict[str, float] = {}
-        self._answers: dict[str, dict[bytes, bytes] | None] = {}
+        self._answers: dict[str, FirstAnswers | None] = {}
         self._loading: dict[str, asyncio.Task[None]] = {}
 
     def is_sold_out(self, deal_id: str) -> bool:
@@ -40,16 +49,13 @@ class SoldOutBoard:
             task = self._loading[deal_id] = asyncio.create_task(self._snapshot(deal_id))
         await asyncio.shield(task)
 
-    async def first_answer(self, deal_id: str, user_id: str, key: str) -> bytes | None:
-        field = keys.answer_field(user_id, key)
+    async def first_answer(self, deal_id: str, user_id: str, key: str) -> tuple[str, float] | None:
+        """(order id, pay_by) of the first purchase with this key, if there was one."""
         answers = self._answers.get(deal_id)
         if answers is not None:
-            return answers.get(field.encode())
-        found: bytes | None = await self._redis.hget(keys.answers(deal_id), field)
-        return found
+            return answers.get(user_id, key)
+        return await self._store.first_answer(deal_id, user_id, key)
 
     async def _snapshot(self, deal_id: str) -> None:
-        name = keys.answers(deal_id)
-        size = await self._redis.hlen(name)
-        self._answers[deal_id] = await self._redis.hgetall(name) if size <= MAX_SNAPSHOT else None
+        self._answers[deal_id] = await self._store.first_answers(deal_id, MAX_SNAPSHOT)
         self._until[deal_id] = time.monotonic() + self._ttl_s

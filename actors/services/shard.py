@@ -1,6 +1,6 @@
 """One shard of one deal: the ledger, persisted by group commit, refilled from siblings.
 
-No Ray here (actors/stock.py wraps it), so it is tested with a fake store and clock.
+No Ray here (actors/shard_actor.py wraps it), so it is tested with a fake store and clock.
 
 Group commit: every command becomes a closure on the ledger queued for the committer.
 The committer runs all queued closures in one ledger transaction, writes the changes in
@@ -15,46 +15,33 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from actors.domain.deals import split_stock
-from actors.domain.ledger import Counts, Ledger, OrderStatus, Outcome, Refusal, Refused, Reservation
-from actors.domain.wire import compact_pickle
-from actors.ports import CheckpointStore, Fenced, OutboxFull, PoolShort, StoreError
+from actors.domain.deals import Deal, split_stock
+from actors.domain.ledger import Ledger
+from actors.domain.orders import (
+    Counts,
+    OrderStatus,
+    Outcome,
+    Refusal,
+    Refused,
+    Reservation,
+    ReserveRequest,
+    ReserveResult,
+)
+from actors.ports import (
+    CheckpointStore,
+    Clock,
+    Fenced,
+    OutboxFull,
+    PoolShort,
+    Siblings,
+    StoreError,
+)
 
 logger = logging.getLogger("flashsale.shard")
 _REFILL_ROUNDS = 4
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class DealInfo:
-    """What a shard must know of its deal."""
-
-    deal_id: str
-    stock: int
-    per_user_limit: int
-    price_cents: int
-    shards: int
-
-
-@compact_pickle
-@dataclass(frozen=True, slots=True)
-class ReserveRequest:
-    user_id: str
-    quantity: int
-    key: str
-
-
-@compact_pickle
-@dataclass(frozen=True, slots=True)
-class ReserveResult:
-    outcome: Outcome
-    # With a refusal of SOLD_OUT: True when the pool and every sibling were dry too.
-    deal_sold_out: bool = False
-    # With a refusal of SOLD_OUT: a sibling did not answer, so whether the deal has
-    # stock left is unknown; the caller should say "retry", not "sold out".
-    uncertain: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +51,10 @@ class _Queued:
     creates: bool
 
 
-class Siblings(Protocol):
-    async def donate(self, shard: int, at_least: int) -> int:
-        """Ask a sibling shard to move available units to the deal's pool."""
-        ...
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-
 class ShardService:
     def __init__(
         self,
-        deal: DealInfo,
+        deal: Deal,
         shard: int,
         store: CheckpointStore,
         siblings: Siblings,

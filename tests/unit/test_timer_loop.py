@@ -1,8 +1,8 @@
-"""ClockLoop over fakes: what is due fires, failures come back later, twice is harmless."""
+"""TimerLoop over fakes: what is due fires, failures come back later, twice is harmless."""
 
-from actors.clock import NOT_DUE_RETRY_S, RETIRE_RETRY_S, ClockLoop
 from actors.domain import timers
 from actors.domain.ledger import Outcome, Refusal, Refused
+from actors.services.timer_loop import NOT_DUE_RETRY_S, RETIRE_RETRY_S, TimerLoop
 
 
 class FakeTimers:
@@ -61,7 +61,7 @@ async def test_only_what_is_due_fires_and_then_is_gone() -> None:
     t, a = FakeTimers(), FakeActions()
     await t.schedule(timers.preheat("d"), 10)
     await t.schedule(timers.expire("d", 1, "o"), 20)
-    loop = ClockLoop(t, a)
+    loop = TimerLoop(t, a)
     assert await loop.tick(15) == 1
     assert a.calls == [("preheat", "d")]
     assert await loop.tick(15) == 0
@@ -74,7 +74,7 @@ async def test_a_failed_action_stays_and_backs_off() -> None:
     t, a = FakeTimers(), FakeActions()
     await t.schedule(timers.preheat("d"), 0)
     a.failing = 2
-    loop = ClockLoop(t, a)
+    loop = TimerLoop(t, a)
     assert await loop.tick(100) == 0
     assert t.set["preheat|d"] == 101  # 1 s
     assert await loop.tick(101) == 0
@@ -89,7 +89,7 @@ async def test_not_due_and_not_yet_retirable_come_back() -> None:
     await t.schedule(timers.retire("d"), 5)
     a.expire_answer = Refused(Refusal.NOT_DUE)
     a.retire_answer = False
-    loop = ClockLoop(t, a)
+    loop = TimerLoop(t, a)
     assert await loop.tick(5) == 0
     assert t.set == {"expire|d|0|o": 5 + NOT_DUE_RETRY_S, "retire|d": 5 + RETIRE_RETRY_S}
 
@@ -98,7 +98,7 @@ async def test_a_timer_removed_while_it_failed_stays_removed() -> None:
     t, a = FakeTimers(), FakeActions()
     await t.schedule(timers.expire("d", 0, "o"), 5)
     a.failing = 1
-    loop = ClockLoop(t, a)
+    loop = TimerLoop(t, a)
 
     real_expire = a.expire_many
 
@@ -114,7 +114,7 @@ async def test_a_timer_removed_while_it_failed_stays_removed() -> None:
 async def test_unreadable_members_are_dropped() -> None:
     t, a = FakeTimers(), FakeActions()
     t.set["nap|x"] = 1
-    assert await ClockLoop(t, a).tick(2) == 0
+    assert await TimerLoop(t, a).tick(2) == 0
     assert t.set == {} and a.calls == []
 
 
@@ -124,7 +124,7 @@ async def test_the_deadlines_due_on_one_shard_go_as_one_call() -> None:
         await t.schedule(timers.expire("d", n % 2, f"o{n}"), 5)
     await t.schedule(timers.expire("e", 0, "x"), 5)
     a.not_due = {"o3"}
-    loop = ClockLoop(t, a)
+    loop = TimerLoop(t, a)
     assert await loop.tick(5) == 6
     assert sorted(a.calls) == [
         ("expire", "d", 0, ("o0", "o2", "o4")),
@@ -139,7 +139,7 @@ async def test_a_shard_away_puts_back_all_its_deadlines() -> None:
     for n in range(3):
         await t.schedule(timers.expire("d", 0, f"o{n}"), 5)
     a.failing = 1
-    loop = ClockLoop(t, a)
+    loop = TimerLoop(t, a)
     assert await loop.tick(5) == 0
     assert t.set == {f"expire|d|0|o{n}": 6 for n in range(3)}
     assert await loop.tick(6) == 3

@@ -2,56 +2,35 @@
 
 A restarted shard starts afresh: it takes a new epoch and reloads its checkpoint from
 Redis on the first call, and callers' retried calls carry their idempotency keys.
+Made by actors/gateway.py (``shard_handle``), which also hands it its siblings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import time
 from typing import Any
 
 import ray
 
+from actors.adapters.clock import SystemClock, new_order_id
 from actors.adapters.redis_checkpoint import RedisCheckpointStore
-from actors.domain.ids import ulid
-from actors.domain.ledger import Counts, Outcome, Reservation
-from actors.shard import DealInfo, ReserveRequest, ReserveResult, ShardService
-from cluster import names
+from actors.domain.deals import Deal
+from actors.domain.orders import Counts, Outcome, Reservation, ReserveRequest, ReserveResult
+from actors.ports import Siblings
+from actors.services.shard import ShardService
 from cluster.clients import redis_client
 from cluster.gc_tuning import tune_gc
 from cluster.settings import Settings
 
 
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
-
-
-def new_order_id() -> str:
-    return ulid(time.time_ns() // 1_000_000, os.urandom(10))
-
-
-class _RaySiblings:
-    """Sibling shards by name, for refills."""
-
-    def __init__(self, deal_id: str, namespace: str) -> None:
-        self._deal_id = deal_id
-        self._namespace = namespace
-
-    async def donate(self, shard: int, at_least: int) -> int:
-        handle = ray.get_actor(names.stock_shard(self._deal_id, shard), namespace=self._namespace)
-        units: int = await handle.donate.remote(at_least)
-        return units
-
-
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, max_concurrency=10_000)
 class StockShard:
-    def __init__(self, settings: Settings, deal: DealInfo, shard: int, namespace: str) -> None:
-        self._namespace = namespace  # the one the shard and its siblings are named in
+    def __init__(self, settings: Settings, deal: Deal, shard: int, siblings: Siblings) -> None:
         self._settings = settings
         self._deal = deal
         self._shard = shard
+        self._siblings = siblings
         self._service: ShardService | None = None
         self._starting = asyncio.Lock()
         tune_gc()  # a shard answers purchases too: its pauses are theirs
@@ -66,7 +45,7 @@ class StockShard:
                         RedisCheckpointStore(
                             redis_client(self._settings, retries=0), self._settings.outbox_max
                         ),
-                        _RaySiblings(self._deal.deal_id, self._namespace),
+                        self._siblings,
                         SystemClock(),
                         new_order_id,
                         self._settings.payment_timeout_s,
@@ -111,15 +90,3 @@ class StockShard:
             "pid": os.getpid(),
             "violations": service.violations(),
         }
-
-
-def shard_handle(
-    settings: Settings, deal: DealInfo, shard: int, *, namespace: str = names.NAMESPACE
-) -> Any:
-    """The shard's actor, created (detached) if it does not exist yet."""
-    return StockShard.options(
-        name=names.stock_shard(deal.deal_id, shard),
-        namespace=namespace,
-        lifetime="detached",
-        get_if_exists=True,
-    ).remote(settings, deal, shard, namespace)

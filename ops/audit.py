@@ -7,7 +7,6 @@ taken again until it passes or ``wait_s`` runs out; only then is it a failure.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,10 +14,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from actors.adapters import redis_keys as keys
+from actors.adapters.redis_checkpoint import read_deal
+from actors.adapters.redis_timers import RedisTimers
 from actors.domain.audit import INVARIANTS, DealFacts, OrderRow, ShardFacts, audit
-from actors.domain.ledger import Counts, Reservation
-from actors.domain.timers import Kind, Timer
+from actors.domain.orders import Counts
 from cluster.clients import mysql_pool, redis_client
 from cluster.settings import Settings
 
@@ -64,55 +63,28 @@ async def _rows(pool: Any, deal_id: str) -> list[OrderRow]:
     ]
 
 
-async def _deadlines(redis: aioredis.Redis) -> dict[str, set[str]]:
-    """Order ids with a pending deadline timer, by deal."""
-    found: dict[str, set[str]] = {}
-    for raw in await redis.zrange(keys.TIMERS, 0, -1):
-        try:
-            timer = Timer.decode(raw.decode())
-        except ValueError:
-            continue
-        if timer.kind is Kind.EXPIRE:
-            found.setdefault(timer.deal_id, set()).add(timer.order_id)
-    return found
-
-
 async def gather(
     redis: aioredis.Redis,
     pool: Any,
     only: list[str] | None,
     live: LiveCounts | None,
 ) -> list[DealFacts]:
-    deadlines = await _deadlines(redis)
+    deadlines = await RedisTimers(redis).pending_deadlines()
     facts = []
     for deal_id, stock, limit, shards in await _deals(pool, only):
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.get(keys.pool(deal_id))
-            pipe.hgetall(keys.answers(deal_id))
-            for n in range(shards):
-                pipe.hgetall(keys.counts(deal_id, n))
-                pipe.hgetall(keys.reservations(deal_id, n))
-            raw = await pipe.execute()
-        shard_facts = []
-        for n in range(shards):
-            raw_counts, raw_res = raw[2 + 2 * n], raw[3 + 2 * n]
-            counts = None
-            if raw_counts:
-                c = {k.decode(): int(v) for k, v in raw_counts.items()}
-                counts = Counts(c["stock"], c["available"], c["held"], c["sold"])
-            reservations = [Reservation.from_dict(json.loads(v)) for v in raw_res.values()]
-            shard_facts.append(
-                ShardFacts(n, counts, reservations, live(deal_id, n) if live else None)
-            )
-        answers = {k.decode(): keys.parse_answer(v)[0] for k, v in raw[1].items()}
+        checkpoint = await read_deal(redis, deal_id, shards)
+        shard_facts = [
+            ShardFacts(n, counts, reservations, live(deal_id, n) if live else None)
+            for n, (counts, reservations) in enumerate(checkpoint.shards)
+        ]
         facts.append(
             DealFacts(
                 deal_id,
                 stock,
                 limit,
-                None if raw[0] is None else int(raw[0]),
+                checkpoint.pool,
                 shard_facts,
-                answers,
+                checkpoint.answers,
                 deadlines.get(deal_id, set()),
                 await _rows(pool, deal_id),
             )
@@ -123,9 +95,8 @@ async def gather(
 def ray_live_counts(settings: Settings) -> LiveCounts | None:
     """Counts of the shards that run now (none is started for the audit); None when Ray
     cannot be reached, and the report says so."""
-    import ray
-
-    from cluster import names
+    # Ray only when asked for: importing it costs a second or two.
+    from actors import gateway
     from cluster.clients import ray_connect
 
     try:
@@ -134,12 +105,7 @@ def ray_live_counts(settings: Settings) -> LiveCounts | None:
         return None
 
     def live(deal_id: str, shard: int) -> Counts | None:
-        try:
-            handle = ray.get_actor(names.stock_shard(deal_id, shard), namespace=names.NAMESPACE)
-        except ValueError:
-            return None  # not running: its checkpoint is the whole truth
-        counts: Counts = ray.get(handle.counts.remote(), timeout=settings.call_timeout_s * 5)
-        return counts
+        return gateway.live_counts(settings, deal_id, shard)
 
     return live
 

@@ -1,0 +1,76 @@
+"""OrderPublisher: the Ray actor that keeps the outbox relay (actors/services/relay.py)
+running.
+
+Detached and named, restarted by Ray; its loop starts with the actor (an async actor's
+constructor runs on its event loop), so a restart resumes the relay by itself. Kafka
+down: the loop backs off and opens a new producer; the outboxes hold the events.
+
+An operator can hold the relay for a while (``hold``): the events wait in the outboxes,
+Kafka, the sink and MySQL idle, and the buyers' path has the cores to itself. The hold
+ends by itself, so a forgotten one cannot stop the pipeline for good; a restarted
+publisher starts unheld.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import ray
+
+from actors.adapters.kafka_publisher import KafkaEventPublisher
+from actors.adapters.redis_outbox import RedisOutbox
+from actors.services.relay import OutboxRelay
+from actors.supervise import Step, Supervisor
+from cluster.clients import kafka_producer, redis_client
+from cluster.settings import Settings
+
+# One drain round per 50 ms at most: at a few thousand purchases a second a round then
+# carries ~100 events in one record batch per partition, instead of a round (and a
+# produce request, and a sink fetch and MySQL commit downstream) for every few events,
+# all on the cores that serve the buyers. An event waits at most this long for Kafka.
+_ROUND_S = 0.05
+_MAX_BACKOFF_S = 5.0
+# Room for a flash sale's burst, never so long that MySQL falls far behind the shards.
+MAX_HOLD_S = 600.0
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class OrderPublisher:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._outbox = RedisOutbox(redis_client(settings))
+        self._sent = 0
+        self._held_until = 0.0  # time.monotonic(); no drain round before it
+        self._supervisor = Supervisor("publisher", _ROUND_S, _MAX_BACKOFF_S)
+        self._task = asyncio.get_running_loop().create_task(
+            self._supervisor.run(self._session, keep_session=False)
+        )
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[Step]:
+        producer = kafka_producer(self._settings)
+        async with KafkaEventPublisher(producer, self._settings.kafka_orders_topic) as kafka:
+            relay = OutboxRelay(self._outbox, kafka)
+
+            async def drain() -> bool:
+                if time.monotonic() >= self._held_until:
+                    self._sent += await relay.drain_once()
+                return False  # one round per _ROUND_S, however much it carried
+
+            yield drain
+
+    async def hold(self, seconds: float) -> float:
+        """Hold the relay for ``seconds`` from now (0 releases it at once); returns the
+        seconds held. Outboxes fill meanwhile, and a deal's purchases get 503 once its
+        outbox reaches FLASHSALE_OUTBOX_MAX."""
+        if not 0 <= seconds <= MAX_HOLD_S:
+            raise ValueError(f"a hold lasts 0 to {MAX_HOLD_S:.0f} seconds, not {seconds}")
+        self._held_until = time.monotonic() + seconds
+        return seconds
+
+    async def stats(self) -> dict[str, Any]:
+        return {"sent": self._sent, **self._supervisor.stats()}

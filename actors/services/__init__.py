@@ -1,0 +1,1 @@
+"""Use cases around the domain: no Ray, no I/O of their own (only ports)."""

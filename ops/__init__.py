@@ -1,0 +1,1 @@
+"""Operator tools: the flashsale CLI and the audit gatherer."""

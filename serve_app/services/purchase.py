@@ -1,0 +1,129 @@
+"""The purchase use case, and the per-shard batching of one replica's purchases.
+
+``PurchaseService.purchase`` runs on every purchase (the FastAPI route and the fast path
+both call it), so its checks run cheapest first and everything that can be answered
+without an actor is: the rate, the window, sold out, the per-buyer limit.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from ray.serve import metrics
+
+from actors.domain.deals import Deal, shard_for_user
+from actors.domain.orders import Accepted, Refusal, ReserveRequest, ReserveResult
+from actors.ports import Shards, ShardUnavailable
+from actors.services.deal_lifecycle import DealLifecycle
+from cluster.settings import Settings
+from serve_app.batcher import CallBatcher
+from serve_app.rate_limits import RateLimits
+from serve_app.services.catalog import Catalog
+from serve_app.services.outcomes import Failure, Problem, refused
+from serve_app.services.sold_out import SoldOutBoard
+from serve_app.timefmt import iso
+
+# Ids this shop could have issued: anything else is unknown without a lookup (and never
+# fills the catalogue's negative cache).
+DEAL_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
+UNAVAILABLE = Failure(Problem.UNAVAILABLE)
+ENDED = Failure(Problem.ENDED)
+SOLD_OUT = refused(Refusal.SOLD_OUT)
+LIMIT_EXCEEDED = refused(Refusal.LIMIT_EXCEEDED)
+
+
+class Reserved:
+    __slots__ = ("order_id", "pay_by", "replayed")
+
+    def __init__(self, order_id: str, pay_by: float, replayed: bool) -> None:
+        self.order_id = order_id
+        self.pay_by = pay_by
+        self.replayed = replayed  # a repeated Idempotency-Key: the first answer again
+
+
+class Purchaser:
+    """One replica's purchases: one actor call per shard carries every purchase that
+    arrived while that shard's previous calls were out (serve_app/batcher.py)."""
+
+    def __init__(self, shards: Shards, settings: Settings) -> None:
+        self._shards = shards
+        self._settings = settings
+        self._batchers: dict[tuple[str, int], CallBatcher[ReserveRequest, ReserveResult]] = {}
+        # What the batching does under load, on the Ray dashboard's metrics (Serve adds
+        # the deployment and replica tags). One observation per actor call, not per buyer.
+        self._batch_sizes = metrics.Histogram(
+            "flashsale_purchase_batch_size",
+            description="Purchases carried by one actor call from a replica to a stock shard.",
+            boundaries=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+        )
+
+    async def reserve(self, deal: Deal, request: ReserveRequest) -> ReserveResult:
+        shard = shard_for_user(request.user_id, deal.shards)
+        key = (deal.deal_id, shard)
+        batcher = self._batchers.get(key)
+        if batcher is None:
+            batcher = self._batchers[key] = CallBatcher(
+                lambda requests: self._send(deal, shard, requests),
+                max_batch=self._settings.batch_max,
+                in_flight=self._settings.batch_concurrency,
+            )
+        return await batcher.submit(request)
+
+    async def _send(
+        self, deal: Deal, shard: int, requests: list[ReserveRequest]
+    ) -> list[ReserveResult]:
+        self._batch_sizes.observe(len(requests))
+        return await self._shards.reserve(deal, shard, requests)
+
+
+class PurchaseService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        lifecycle: DealLifecycle,
+        purchaser: Purchaser,
+        sold_out: SoldOutBoard,
+        rate_limits: RateLimits,
+    ) -> None:
+        self._catalog = catalog
+        self._lifecycle = lifecycle
+        self._purchaser = purchaser
+        self._sold_out = sold_out
+        self._rate_limits = rate_limits
+
+    async def purchase(
+        self, user_id: str, deal_id: str, key: str, quantity: int
+    ) -> Reserved | Failure:
+        retry_after = await self._rate_limits.admit(user_id)
+        if retry_after is not None:
+            return Failure(Problem.RATE_LIMITED, retry_after_s=retry_after)
+        deal = await self._catalog.deal(deal_id) if DEAL_ID.fullmatch(deal_id) else None
+        if deal is None:
+            return Failure(Problem.UNKNOWN_DEAL, deal_id)
+        now = time.time()
+        if now < deal.starts_ts:
+            return Failure(Problem.NOT_STARTED, iso(deal.starts_ts))
+        ended = now >= deal.ends_ts
+        if ended or self._sold_out.is_sold_out(deal.deal_id):
+            # No actor call for these; a repeated key still gets its first answer.
+            first = await self._sold_out.first_answer(deal.deal_id, user_id, key)
+            if first is not None:
+                return Reserved(*first, replayed=True)
+            return ENDED if ended else SOLD_OUT
+        if quantity > deal.per_user_limit:
+            return LIMIT_EXCEEDED
+        try:
+            await self._lifecycle.preheat(deal)
+            result = await self._purchaser.reserve(deal, ReserveRequest(user_id, quantity, key))
+        except ShardUnavailable:
+            return UNAVAILABLE
+        outcome = result.outcome
+        if isinstance(outcome, Accepted):
+            r = outcome.reservation
+            return Reserved(r.order_id, r.pay_by, outcome.replayed)
+        if result.uncertain:
+            return UNAVAILABLE
+        if result.deal_sold_out:
+            await self._sold_out.mark(deal.deal_id)
+        return refused(outcome.reason)
