@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
 import redis.asyncio as aioredis
 
+from actors.adapters.mysql_audit import MysqlAuditReader
 from actors.adapters.redis_checkpoint import read_deal
 from actors.adapters.redis_timers import RedisTimers
-from actors.domain.audit import INVARIANTS, DealFacts, OrderRow, ShardFacts, audit
+from actors.domain.audit import INVARIANTS, DealFacts, ShardFacts, audit
 from actors.domain.orders import Counts
 from cluster.clients import mysql_pool, redis_client
 from cluster.settings import Settings
@@ -26,52 +25,15 @@ DEADLINE_GRACE_S = 10.0  # the clock ticks every 0.1 s; this is for a busy machi
 LiveCounts = Callable[[str, int], Counts | None]
 
 
-def _ts(value: datetime | None) -> float | None:
-    return None if value is None else value.replace(tzinfo=UTC).timestamp()
-
-
-async def _select(pool: Any, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    async with pool.acquire() as conn, conn.cursor() as cur:
-        await cur.execute(sql, params)
-        rows = list(await cur.fetchall())
-        # End the read's transaction: under REPEATABLE READ a pooled connection would
-        # otherwise show every retry of the audit the same old snapshot.
-        await conn.commit()
-        return rows
-
-
-async def _deals(pool: Any, only: list[str] | None) -> list[tuple[str, int, int, int]]:
-    sql = "SELECT deal_id, stock, per_user_limit, shards FROM deals"
-    params: tuple[Any, ...] = ()
-    if only:
-        sql += f" WHERE deal_id IN ({', '.join(['%s'] * len(only))})"
-        params = tuple(only)
-    rows = await _select(pool, sql + " ORDER BY created_at", params)
-    return [(d, int(s), int(limit), int(n)) for d, s, limit, n in rows]
-
-
-async def _rows(pool: Any, deal_id: str) -> list[OrderRow]:
-    rows = await _select(
-        pool,
-        "SELECT order_id, user_id, quantity, status, pay_by, paid_at, cancelled_at"
-        " FROM orders WHERE deal_id = %s",
-        (deal_id,),
-    )
-    return [
-        OrderRow(o, u, int(q), s, _ts(pb) or 0.0, _ts(pa), _ts(ca))
-        for o, u, q, s, pb, pa, ca in rows
-    ]
-
-
 async def gather(
     redis: aioredis.Redis,
-    pool: Any,
+    record: MysqlAuditReader,
     only: list[str] | None,
     live: LiveCounts | None,
 ) -> list[DealFacts]:
     deadlines = await RedisTimers(redis).pending_deadlines()
     facts = []
-    for deal_id, stock, limit, shards in await _deals(pool, only):
+    for deal_id, stock, limit, shards in await record.deals(only):
         checkpoint = await read_deal(redis, deal_id, shards)
         shard_facts = [
             ShardFacts(n, counts, reservations, live(deal_id, n) if live else None)
@@ -86,7 +48,7 @@ async def gather(
                 shard_facts,
                 checkpoint.answers,
                 deadlines.get(deal_id, set()),
-                await _rows(pool, deal_id),
+                await record.orders(deal_id),
             )
         )
     return facts
@@ -122,7 +84,7 @@ async def run(
     deadline = time.monotonic() + wait_s
     try:
         while True:
-            facts = await gather(redis, pool, only, live)
+            facts = await gather(redis, MysqlAuditReader(pool), only, live)
             missing = sorted(set(only or ()) - {f.deal_id for f in facts})
             if missing:
                 raise LookupError(f"no such deal: {', '.join(missing)}")

@@ -81,6 +81,7 @@ class TokenVerifier:
         if hit is not None:
             principal, expires = hit
             if moment < expires:
+                self._cache.move_to_end(token)  # least recently used goes first
                 return principal
             del self._cache[token]
             return None

@@ -6,7 +6,8 @@ own pending writes. So the replica snapshots the deal's first answers then, and 
 repeated Idempotency-Key still gets its order without a Redis call per request. The
 flag lasts ``ttl_s``: stock that a cancel returns is on sale again after at most that.
 An order made elsewhere within that window (after a cancel) is not in the snapshot;
-its buyer's retry may be told sold out until the flag expires.
+its buyer's retry may be told sold out until the flag expires. After that, the
+snapshot is dropped and repeats ask Redis again.
 """
 
 from __future__ import annotations
@@ -51,9 +52,14 @@ class SoldOutBoard:
 
     async def first_answer(self, deal_id: str, user_id: str, key: str) -> tuple[str, float] | None:
         """(order id, pay_by) of the first purchase with this key, if there was one."""
-        answers = self._answers.get(deal_id)
-        if answers is not None:
-            return answers.get(user_id, key)
+        # The snapshot holds only while the flag does: after it, a cancel may have put
+        # units back on sale and new orders exist that the snapshot never saw.
+        if self.is_sold_out(deal_id):
+            answers = self._answers.get(deal_id)
+            if answers is not None:
+                return answers.get(user_id, key)
+        else:
+            self._answers.pop(deal_id, None)  # stale: free it
         return await self._store.first_answer(deal_id, user_id, key)
 
     async def _snapshot(self, deal_id: str) -> None:

@@ -4,6 +4,7 @@ and who makes Ray calls (docs/design.md, "Where things live")."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,19 @@ def test_only_the_gateway_finds_or_kills_actors() -> None:
                 f"{path.relative_to(ROOT)}:{node.lineno} calls Ray's actor lookup: "
                 "go through actors/gateway.py"
             )
+
+
+def test_only_adapters_write_sql() -> None:
+    """SQL lives in actors/adapters (and the schema's own migrations, in cluster/)."""
+    statement = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE)\s", re.IGNORECASE)
+    for module, path, tree in MODULES:
+        if _within(module, ("actors.adapters", "cluster")):
+            continue
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and statement.match(node.value)
+                and node.value.strip() != "SELECT 1"  # the health probe's ping
+            ):
+                raise AssertionError(f"{path.relative_to(ROOT)}:{node.lineno} writes SQL")

@@ -1,0 +1,156 @@
+"""OutboxRelay over fakes: outbox order, acknowledge after publish, batches, at least once."""
+
+import pytest
+
+from actors.ports import OutboxEntry
+from actors.services.relay import OutboxRelay
+
+
+def entry(deal_id: str, n: int) -> OutboxEntry:
+    return OutboxEntry(f"{deal_id}-{n}", f"order-{deal_id}-{n}", f'{{"n": {n}}}'.encode())
+
+
+class FakeOutbox:
+    """Per deal, a stream read from its head; ``log`` is shared with the publisher."""
+
+    def __init__(self, log: list[tuple], **deals: int) -> None:
+        self.log = log
+        self.streams = {d: [entry(d, n) for n in range(count)] for d, count in deals.items()}
+        self.fail_acks = 0
+
+    def ids(self, deal_id: str) -> list[str]:
+        return [e.entry_id for e in self.streams[deal_id]]
+
+    async def deals(self) -> list[str]:
+        return list(self.streams)
+
+    async def read(self, deal_id: str, limit: int) -> list[OutboxEntry]:
+        got = self.streams[deal_id][:limit]
+        self.log.append(("read", deal_id, limit, len(got)))
+        return got
+
+    async def acknowledge(self, deal_id: str, entry_ids: list[str]) -> None:
+        if self.fail_acks:
+            self.fail_acks -= 1
+            raise ConnectionError("redis away (fake)")
+        self.log.append(("ack", deal_id, tuple(entry_ids)))
+        gone = set(entry_ids)
+        self.streams[deal_id] = [e for e in self.streams[deal_id] if e.entry_id not in gone]
+
+
+class FakePublisher:
+    def __init__(self, log: list[tuple]) -> None:
+        self.log = log
+        self.batches: list[list[str]] = []
+        self.fail_on: set[int] = set()  # the numbers (from 1) of the calls that fail
+        self.calls = 0
+
+    async def publish(self, entries: list[OutboxEntry]) -> None:
+        self.calls += 1
+        if self.calls in self.fail_on:
+            raise ConnectionError("kafka away (fake)")
+        ids = [e.entry_id for e in entries]
+        self.batches.append(ids)
+        self.log.append(("publish", tuple(ids)))
+
+    def sent(self) -> list[str]:
+        return [i for batch in self.batches for i in batch]
+
+
+def relay_of(batch: int = 500, **deals: int) -> tuple[OutboxRelay, FakeOutbox, FakePublisher]:
+    log: list[tuple] = []
+    outbox, publisher = FakeOutbox(log, **deals), FakePublisher(log)
+    return OutboxRelay(outbox, publisher, batch=batch), outbox, publisher
+
+
+async def test_events_of_several_deals_go_out_in_outbox_order() -> None:
+    relay, outbox, publisher = relay_of(batch=2, a=3, b=2, c=1)
+    assert await relay.drain_once() == 6
+    assert publisher.sent() == ["a-0", "a-1", "a-2", "b-0", "b-1", "c-0"]
+    assert all(not stream for stream in outbox.streams.values())
+
+
+async def test_entries_are_acknowledged_only_after_publish_returned() -> None:
+    relay, outbox, _ = relay_of(batch=2, a=3)
+    await relay.drain_once()
+    assert outbox.log == [
+        ("read", "a", 2, 2),
+        ("publish", ("a-0", "a-1")),
+        ("ack", "a", ("a-0", "a-1")),
+        ("read", "a", 2, 1),
+        ("publish", ("a-2",)),
+        ("ack", "a", ("a-2",)),
+    ]
+
+
+async def test_a_failing_publisher_leaves_the_outbox_whole_and_the_next_drain_resends() -> None:
+    relay, outbox, publisher = relay_of(a=2, b=1)
+    publisher.fail_on = {1}
+    with pytest.raises(ConnectionError):
+        await relay.drain_once()
+    assert outbox.ids("a") == ["a-0", "a-1"] and outbox.ids("b") == ["b-0"]
+    assert not any(step[0] == "ack" for step in outbox.log)
+
+    assert await relay.drain_once() == 3
+    assert publisher.sent() == ["a-0", "a-1", "b-0"]
+    assert outbox.ids("a") == [] and outbox.ids("b") == []
+
+
+async def test_a_failure_midway_keeps_only_what_was_not_acknowledged() -> None:
+    relay, outbox, publisher = relay_of(batch=2, a=3, b=1)
+    publisher.fail_on = {2}  # the second batch of deal a
+    with pytest.raises(ConnectionError):
+        await relay.drain_once()
+    assert outbox.ids("a") == ["a-2"] and outbox.ids("b") == ["b-0"]
+
+    assert await relay.drain_once() == 2
+    assert publisher.sent() == ["a-0", "a-1", "a-2", "b-0"]
+
+
+async def test_a_lost_acknowledgement_sends_the_same_entries_again() -> None:
+    relay, outbox, publisher = relay_of(a=2)
+    outbox.fail_acks = 1
+    with pytest.raises(ConnectionError):
+        await relay.drain_once()
+    assert outbox.ids("a") == ["a-0", "a-1"]
+
+    assert await relay.drain_once() == 2
+    assert publisher.batches == [["a-0", "a-1"], ["a-0", "a-1"]]  # at least once: a copy
+    assert outbox.ids("a") == []
+
+
+async def test_entries_go_in_batches_of_the_batch_size() -> None:
+    relay, outbox, publisher = relay_of(batch=2, a=5)
+    assert await relay.drain_once() == 5
+    assert publisher.batches == [["a-0", "a-1"], ["a-2", "a-3"], ["a-4"]]
+    assert {step[2] for step in outbox.log if step[0] == "read"} == {2}
+
+
+@pytest.mark.parametrize(
+    ("count", "reads"),
+    [
+        (3, [2, 1]),  # a short read: the deal is drained, no read after it
+        (4, [2, 2, 0]),  # a full read: there may be more, read again
+        (0, [0]),
+    ],
+)
+async def test_a_short_read_ends_the_deal(count: int, reads: list[int]) -> None:
+    relay, outbox, publisher = relay_of(batch=2, a=count)
+    assert await relay.drain_once() == count
+    assert [step[3] for step in outbox.log if step[0] == "read"] == reads
+    assert publisher.sent() == [f"a-{n}" for n in range(count)]
+
+
+async def test_an_empty_outbox_publishes_nothing() -> None:
+    relay, outbox, publisher = relay_of(a=0, b=0)
+    assert await relay.drain_once() == 0
+    assert publisher.calls == 0
+    assert [step[0] for step in outbox.log] == ["read", "read"]
+
+
+async def test_the_count_is_of_this_drain_only() -> None:
+    relay, outbox, _ = relay_of(batch=3, a=4)
+    assert await relay.drain_once() == 4
+    outbox.streams["a"] = [entry("a", 10)]
+    assert await relay.drain_once() == 1
+    assert await relay.drain_once() == 0
