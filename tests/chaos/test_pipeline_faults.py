@@ -87,11 +87,14 @@ async def _empty(settings: Settings, deal_id: str) -> bool:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.usefixtures("ray_driver")
 async def test_mariadb_stopped_during_a_sale_catches_up_after(
     drill: Settings, api: httpx.AsyncClient, admin_token: str
 ) -> None:
     mariadb = owned(drill, "mysql")
+    sink = sink_handle(drill)
     deal = await create_deal(api, admin_token, stock=100, limit=1)
+    failures = (await sink.stats.remote())["failures"]
     await asyncio.to_thread(mariadb.stop)
     try:
         people = buyers(drill, 150)
@@ -103,7 +106,12 @@ async def test_mariadb_stopped_during_a_sale_catches_up_after(
         # The purchase and payment paths never touch MySQL: the sale goes on.
         await buy_all(drill, deal["deal_id"], people, in_flight=50, then=pay_half)
         assert Counter(b.status for b in people) == {201: 100, 410: 50}
-        await asyncio.sleep(2)  # the sink meets the outage and backs off
+
+        async def sink_met_the_outage() -> bool:
+            return (await sink.stats.remote())["failures"] > failures
+
+        # Proof that the fault path ran: the sink tried to write this sale and failed.
+        await until(sink_met_the_outage, 60, "the sink failing to write while MariaDB is down")
     finally:
         await asyncio.to_thread(mariadb.start)
     await audit(drill, deal["deal_id"])

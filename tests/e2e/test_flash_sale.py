@@ -100,7 +100,10 @@ async def test_five_thousand_attempts_sell_exactly_the_stock(
     # Three shards: selling out takes stock from dry shards' siblings and the pool.
     deal = await create_deal(api, admin_token, stock=300, limit=2, shards=3)
     attempts = plan(buyers=2000, attempts=5000, repeat_share=0.2, seed=7)
-    results = await run_sale(stack, deal["deal_id"], attempts, in_flight=100)
+    # Buyers retry a 503 with the same key, as the API asks: near the sell-out a shard
+    # whose refill found units still moving between siblings answers "retry", not "sold
+    # out" (actors/services/shard.py, _refill); seen once in 5,000 on a loaded box.
+    results = await run_sale(stack, deal["deal_id"], attempts, in_flight=100, retry_503=5)
     statuses = check_sale(results, stock=300, limit=2)
     assert statuses[410] > 0
     figures = await stats(api, admin_token, deal["deal_id"])

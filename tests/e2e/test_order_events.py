@@ -8,10 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from actors.adapters import redis_keys as keys
+from actors.gateway import publisher_handle
 from cluster.clients import kafka_consumer, mysql_connect, redis_client
 from cluster.settings import Settings
 from tests.e2e.api_client import bearer, create_deal, purchase, token
@@ -90,6 +92,7 @@ def _hold_relay(settings: Settings, seconds: str) -> subprocess.CompletedProcess
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.usefixtures("ray_driver")
 async def test_a_held_relay_keeps_events_in_the_outbox_until_released(
     stack: Settings, api, admin_token
 ) -> None:
@@ -102,7 +105,16 @@ async def test_a_held_relay_keeps_events_in_the_outbox_until_released(
         assert held.returncode == 0, held.stderr
         assert "held for 60 s" in held.stdout
         order_id = (await purchase(api, deal["deal_id"], buyer, "one")).json()["order_id"]
-        await asyncio.sleep(2)  # forty relay rounds, had it not been held
+        # Proof that the relay ran while held: a few of its rounds began after the order
+        # was in the outbox (each would have sent it, had the relay not been held).
+        publisher = publisher_handle(stack)
+        after = time.time() + 0.5
+        async with asyncio.timeout(30):
+            while True:
+                last_round = (await publisher.stats.remote())["last_step"]
+                if last_round > after:
+                    break
+                await asyncio.sleep(0.1)
         redis = redis_client(stack)
         try:
             assert await redis.xlen(keys.outbox(deal["deal_id"])) == 1
