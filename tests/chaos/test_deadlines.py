@@ -50,7 +50,6 @@ async def test_a_flash_sale_half_paid_a_tenth_cancelled_the_rest_expired(
     took = time.monotonic() - began
     statuses = Counter(b.status for b in people)
     assert statuses[201] == 300 and statuses[410] == 1700, statuses
-    assert took < drill.payment_timeout_s / 2, f"the sale took {took:.1f}s: windows too short"
 
     # Then half the orders are paid, a tenth cancelled, the rest left to their deadline.
     winners = [b for b in people if b.order]
@@ -76,6 +75,16 @@ async def test_a_flash_sale_half_paid_a_tenth_cancelled_the_rest_expired(
         elif fate[b.user_id] == "cancelled":
             assert (await cancel(api, b)).status_code == 200
 
+    # The premise: every payment and cancel lands before the first deadline. Settling
+    # takes 180 requests; at this run's measured pace (the sale's), with a wide margin.
+    per_request_s = took / len(people)
+    needed_s = 1.0 + 180 * per_request_s * 5
+    left_s = min(b.pay_by for b in winners) - time.time()
+    assert left_s > needed_s, (
+        f"premise: the sale took {took:.1f} s, leaving {left_s:.1f} s before the first "
+        f"deadline but settling needs ~{needed_s:.1f} s at this pace: a slower machine "
+        "than the 20 s drill window allows"
+    )
     await asyncio.gather(*(settle(b) for b in winners))
     wanted = Counter(fate.values())
     assert wanted == {"paid": 150, "cancelled": 30, "expired": 120}, wanted
