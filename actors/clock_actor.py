@@ -16,10 +16,12 @@ from typing import Any
 
 import ray
 
+from actors.adapters.breakers import REDIS
 from actors.adapters.clock import SystemClock
 from actors.adapters.redis_deals import RedisDeals
 from actors.adapters.redis_timers import RedisTimers
 from actors.gateway import ShardGateway
+from actors.observability import watch_breakers
 from actors.services.deal_lifecycle import DealLifecycle, TimerActions
 from actors.services.timer_loop import TimerLoop
 from actors.supervise import Step, Supervisor
@@ -33,6 +35,7 @@ _MAX_BACKOFF_S = 5.0
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class DealClock:
     def __init__(self, settings: Settings) -> None:
+        watch_breakers(settings, "clock", (REDIS,))
         redis = redis_client(settings)
         deals, shards, timers = RedisDeals(redis), ShardGateway(settings), RedisTimers(redis)
         lifecycle = DealLifecycle(

@@ -136,9 +136,12 @@ class ShardGateway:
         except Exception as exc:
             # A Ray task error is also an instance of the shard's own error class, so
             # its ``retriable`` flag reads through (ports.StoreError).
-            if getattr(exc, "retriable", True) is False:
+            cause = getattr(exc, "cause", None) or exc  # a Ray task error carries the shard's
+            if getattr(cause, "retriable", True) is False:
                 self._evict(deal)
-            raise ShardUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            # A shard whose Redis breaker is open says when it will probe again.
+            retry_after_s = float(getattr(cause, "retry_after_s", 0.0) or 0.0)
+            raise ShardUnavailable(f"{type(exc).__name__}: {exc}", retry_after_s) from exc
 
 
 # -- the cluster's one-of-a-kind actors ----------------------------------------------

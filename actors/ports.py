@@ -25,6 +25,20 @@ class Fenced(StoreError):
     retriable = False
 
 
+class DependencyDown(StoreError):
+    """A dependency's circuit breaker is open (actors/adapters/breakers.py): the call was
+    not made. ``args``: (message, seconds until the breaker lets a probe through)."""
+
+    retriable = True
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "a dependency is unavailable"
+
+    @property
+    def retry_after_s(self) -> float:
+        return float(self.args[1]) if len(self.args) > 1 else 0.0
+
+
 class OutboxFull(StoreError):
     """The deal's outbox holds as many events as allowed (Kafka is behind or away):
     the write was refused whole; writes that create no order may go on."""
@@ -36,9 +50,14 @@ class PoolShort(StoreError):
 
 class ShardUnavailable(Exception):
     """A shard did not answer in time, or cannot sell now (fenced, Redis down, gone).
-    The caller may retry (the buyer with the same Idempotency-Key)."""
+    The caller may retry (the buyer with the same Idempotency-Key). ``args``: (message,
+    seconds after which a retry may succeed, when known)."""
 
     retriable = True
+
+    @property
+    def retry_after_s(self) -> float:
+        return float(self.args[1]) if len(self.args) > 1 else 0.0
 
 
 class Clock(Protocol):

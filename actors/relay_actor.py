@@ -21,8 +21,10 @@ from typing import Any
 
 import ray
 
+from actors.adapters.breakers import KAFKA, REDIS
 from actors.adapters.kafka_publisher import KafkaEventPublisher
 from actors.adapters.redis_outbox import RedisOutbox
+from actors.observability import watch_breakers
 from actors.services.relay import OutboxRelay
 from actors.supervise import Step, Supervisor
 from cluster.clients import kafka_producer, redis_client
@@ -42,6 +44,7 @@ MAX_HOLD_S = 600.0
 class OrderPublisher:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        watch_breakers(settings, "publisher", (REDIS, KAFKA))
         self._outbox = RedisOutbox(redis_client(settings))
         self._sent = 0
         self._held_until = 0.0  # time.monotonic(); no drain round before it
@@ -53,7 +56,9 @@ class OrderPublisher:
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[Step]:
         producer = kafka_producer(self._settings)
-        async with KafkaEventPublisher(producer, self._settings.kafka_orders_topic) as kafka:
+        topic = self._settings.kafka_orders_topic
+        timeout_s = self._settings.call_timeout_s * 2.5
+        async with KafkaEventPublisher(producer, topic, timeout_s) as kafka:
             relay = OutboxRelay(self._outbox, kafka)
 
             async def drain() -> bool:

@@ -13,10 +13,12 @@ from typing import Any
 
 import ray
 
+from actors.adapters.breakers import REDIS
 from actors.adapters.clock import SystemClock, new_order_id
 from actors.adapters.redis_checkpoint import RedisCheckpointStore
 from actors.domain.deals import Deal
 from actors.domain.orders import Counts, Outcome, Reservation, ReserveRequest, ReserveResult
+from actors.observability import watch_breakers
 from actors.ports import Siblings
 from actors.services.shard import ShardService
 from cluster.clients import redis_client
@@ -33,6 +35,7 @@ class StockShard:
         self._siblings = siblings
         self._service: ShardService | None = None
         self._starting = asyncio.Lock()
+        watch_breakers(settings, "shard", (REDIS,))
         tune_gc()  # a shard answers purchases too: its pauses are theirs
 
     async def _ready(self) -> ShardService:

@@ -16,8 +16,10 @@ from typing import Any
 
 import ray
 
+from actors.adapters.breakers import KAFKA, MYSQL
 from actors.adapters.kafka_source import KafkaEventSource
 from actors.adapters.mysql_store import MysqlOrderStore
+from actors.observability import watch_breakers
 from actors.services.sink import OrderSinkLoop
 from actors.supervise import Step, Supervisor
 from cluster.clients import kafka_consumer, mysql_pool
@@ -37,6 +39,7 @@ _STEP_S = 0.1
 class OrderSink:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        watch_breakers(settings, "sink", (KAFKA, MYSQL))
         self._written = 0
         # The fault drills' hook: hold each written batch before its offsets commit.
         self._release = asyncio.Event()
@@ -53,8 +56,10 @@ class OrderSink:
             self._settings, self._settings.kafka_orders_topic, group_id=GROUP_ID
         )
         async with (
-            KafkaEventSource(consumer) as source,
-            MysqlOrderStore(lambda: mysql_pool(self._settings)) as store,
+            KafkaEventSource(consumer, self._settings.call_timeout_s * 10) as source,
+            MysqlOrderStore(
+                lambda: mysql_pool(self._settings), timeout_s=self._settings.call_timeout_s * 2.5
+            ) as store,
         ):
             loop = OrderSinkLoop(
                 source, store, max_records=_MAX_RECORDS, between_commits=self._gate

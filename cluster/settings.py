@@ -35,6 +35,8 @@ ENV_NAMES: dict[str, str] = {
     "FLASHSALE_BATCH_MAX": "batch_max",
     "FLASHSALE_BATCH_CONCURRENCY": "batch_concurrency",
     "FLASHSALE_OUTBOX_MAX": "outbox_max",
+    "FLASHSALE_BREAKER_FAILURES": "breaker_failures",
+    "FLASHSALE_BREAKER_OPEN_S": "breaker_open_s",
     "FLASHSALE_KAFKA_ORDERS_TOPIC": "kafka_orders_topic",
     "FLASHSALE_KAFKA_PARTITIONS": "kafka_partitions",
     "FLASHSALE_REDIS_PORT": "redis_port",
@@ -93,6 +95,11 @@ class Settings(BaseModel):
     # Order events a deal's outbox may hold before Kafka has them: past it, purchases
     # get 503 (payments and cancels still pass), so a Kafka outage cannot fill Redis.
     outbox_max: int = Field(10_000, ge=1, le=10_000_000)
+    # Circuit breakers (actors/adapters/breakers.py), one per dependency per process:
+    # this many calls in a row finding it away open it; open, calls fail at once; after
+    # this many seconds the next calls probe it, and the first success closes it.
+    breaker_failures: int = Field(5, ge=1, le=1000)
+    breaker_open_s: float = Field(5.0, gt=0, le=600)
     kafka_orders_topic: str = Field("orders", pattern=r"^[A-Za-z0-9._-]{1,200}$")
     kafka_partitions: int = Field(4, ge=1, le=256)
 

@@ -8,7 +8,9 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
+from actors.adapters.breakers import MYSQL, REDIS
 from actors.gateway import ensure_singletons
+from actors.observability import watch_breakers
 from cluster.gc_tuning import tune_gc
 from cluster.settings import Settings
 from serve_app.backends import Backends
@@ -24,6 +26,7 @@ class Storefront:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        watch_breakers(settings, "replica", (REDIS, MYSQL))
         self._backends = Backends(settings)
         ensure_singletons(settings)
 

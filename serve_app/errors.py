@@ -5,6 +5,7 @@ faults of a dependency that does not answer."""
 from __future__ import annotations
 
 import logging
+import math
 
 import pymysql
 import redis.exceptions
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from actors.ports import DependencyDown
 from serve_app.services.outcomes import Failure, Problem
 
 logger = logging.getLogger("flashsale.http")
@@ -34,6 +36,7 @@ _CODES = {
 
 # A dependency that does not answer: the request may succeed if retried later.
 UNAVAILABLE = (
+    DependencyDown,  # its circuit breaker is open: answered at once
     TimeoutError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
@@ -103,7 +106,7 @@ def describe(failure: Failure) -> tuple[int, dict[str, dict[str, str]], dict[str
         message = failure.detail
     headers = None
     if failure.retry_after_s is not None:
-        headers = {"Retry-After": str(int(failure.retry_after_s))}
+        headers = {"Retry-After": str(max(1, math.ceil(failure.retry_after_s)))}
     return status, error_body(code, message), headers
 
 
@@ -147,8 +150,12 @@ def install_error_handlers(app: FastAPI) -> None:
             logger.warning(
                 "%s %s: a backend is unavailable: %r", request.method, request.url.path, exc
             )
+            retry_after_s = exc.retry_after_s if isinstance(exc, DependencyDown) else 1.0
             return error_response(
-                503, "unavailable", "a part of the shop is unavailable; retry shortly"
+                503,
+                "unavailable",
+                "a part of the shop is unavailable; retry shortly",
+                {"Retry-After": str(max(1, math.ceil(retry_after_s)))},
             )
 
     @app.exception_handler(Exception)

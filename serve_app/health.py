@@ -1,4 +1,6 @@
-"""``/healthz``: is every part this replica depends on answering right now?"""
+"""``/healthz``: is every part this replica depends on answering right now, and what
+does this replica's circuit breaker for it say (``closed``, ``half_open``, ``open``)?
+The probes bypass the breakers: they are how an operator sees past them."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from actors import gateway
+from actors.adapters.breakers import BREAKERS
 from serve_app.backends import Backends
 
 
@@ -58,6 +61,13 @@ async def _probe(name: str, backends: Backends) -> dict[str, Any]:
     return {"state": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
+_STATE_NAMES = {"closed": "closed", "half-opened": "half_open", "opened": "open"}
+
+
 async def check_all(backends: Backends) -> dict[str, dict[str, Any]]:
     results = await asyncio.gather(*(_probe(name, backends) for name in CHECKS))
-    return dict(zip(CHECKS, results, strict=True))
+    parts = dict(zip(CHECKS, results, strict=True))
+    for name, state in BREAKERS.states().items():
+        if name in parts:
+            parts[name]["breaker"] = _STATE_NAMES[state]
+    return parts

@@ -17,27 +17,36 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
+from actors.adapters.breakers import KAFKA, guarded
 from actors.ports import OutboxEntry
 
 _partition_of = DefaultPartitioner()
 
 
+@guarded(KAFKA)
 class KafkaEventPublisher:
-    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
-        """``producer``: not started; ``start`` starts it, ``stop`` (idempotent) stops it."""
+    def __init__(self, producer: AIOKafkaProducer, topic: str, timeout_s: float = 10.0) -> None:
+        """``producer``: not started; ``start`` starts it, ``stop`` (idempotent) stops it.
+        ``timeout_s`` bounds one ``publish`` until every ack: a hung broker (not a
+        stopped one) would otherwise hold the relay, and its breaker would never learn.
+        A publish cut off is sent again (at least once; the sink absorbs copies)."""
         self._producer = producer
         self._topic = topic
+        self._timeout_s = timeout_s
         self._started = False
 
     async def start(self) -> None:
-        await self._producer.start()
+        async with asyncio.timeout(self._timeout_s):
+            await self._producer.start()
         self._started = True
 
     async def stop(self) -> None:
         if self._started:
             self._started = False
-            with contextlib.suppress(Exception):  # a broker that is away cannot say goodbye
-                await self._producer.stop()
+            # A broker that is away (or hung) cannot say goodbye; do not wait for it.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._timeout_s):
+                    await self._producer.stop()
 
     async def __aenter__(self) -> KafkaEventPublisher:
         try:
@@ -53,6 +62,10 @@ class KafkaEventPublisher:
         await self.stop()
 
     async def publish(self, entries: list[OutboxEntry]) -> None:
+        async with asyncio.timeout(self._timeout_s):
+            await self._publish(entries)
+
+    async def _publish(self, entries: list[OutboxEntry]) -> None:
         partitions = sorted(await self._producer.partitions_for(self._topic))
         by_partition: dict[int, list[OutboxEntry]] = defaultdict(list)
         for e in entries:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -9,6 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from actors.adapters.breakers import KAFKA, guarded
 from actors.domain.events import ORDER_FIELDS, VERSION
 
 logger = logging.getLogger("flashsale.sink")
@@ -16,22 +18,28 @@ logger = logging.getLogger("flashsale.sink")
 REQUIRED = frozenset(ORDER_FIELDS)
 
 
+@guarded(KAFKA)
 class KafkaEventSource:
-    def __init__(self, consumer: AIOKafkaConsumer) -> None:
-        """``consumer``: not started; ``start`` starts it, ``stop`` (idempotent) stops it."""
+    def __init__(self, consumer: AIOKafkaConsumer, timeout_s: float = 30.0) -> None:
+        """``consumer``: not started; ``start`` starts it, ``stop`` (idempotent) stops it.
+        ``timeout_s`` bounds starting, stopping and committing: a hung broker would
+        otherwise hold the sink, and its breaker would never learn."""
         self._consumer = consumer
+        self._timeout_s = timeout_s
         self._started = False
         self.skipped = 0
 
     async def start(self) -> None:
-        await self._consumer.start()
+        async with asyncio.timeout(self._timeout_s):
+            await self._consumer.start()
         self._started = True
 
     async def stop(self) -> None:
         if self._started:
             self._started = False
             with contextlib.suppress(Exception):
-                await self._consumer.stop()
+                async with asyncio.timeout(self._timeout_s):
+                    await self._consumer.stop()
 
     async def __aenter__(self) -> KafkaEventSource:
         try:
@@ -70,4 +78,5 @@ class KafkaEventSource:
         return events
 
     async def commit(self) -> None:
-        await self._consumer.commit()
+        async with asyncio.timeout(self._timeout_s):
+            await self._consumer.commit()

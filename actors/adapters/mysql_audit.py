@@ -11,6 +11,7 @@ from typing import Any
 
 import aiomysql
 
+from actors.adapters.breakers import MYSQL, guarded
 from actors.domain.audit import OrderRow
 
 
@@ -18,6 +19,7 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.replace(tzinfo=UTC).timestamp()
 
 
+@guarded(MYSQL)
 class MysqlAuditReader:
     def __init__(self, pool: aiomysql.Pool) -> None:
         self._pool = pool

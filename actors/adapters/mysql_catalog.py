@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import pymysql
 
+from actors.adapters.breakers import MYSQL, guarded
 from actors.domain.deals import Deal, Product
 
 _DUPLICATE_KEY = 1062
@@ -30,6 +31,20 @@ def _epoch(value: datetime) -> float:
     return value.replace(tzinfo=UTC).timestamp()
 
 
+def _deal(d: tuple[Any, ...]) -> Deal:
+    return Deal(
+        deal_id=d[0],
+        product=Product(d[7], d[8], d[9], d[10]),
+        price_cents=int(d[1]),
+        stock=int(d[2]),
+        per_user_limit=int(d[3]),
+        starts_ts=_epoch(d[4]),
+        ends_ts=_epoch(d[5]),
+        shards=int(d[6]),
+    )
+
+
+@guarded(MYSQL)
 class MysqlCatalog:
     def __init__(self, sql: Sql) -> None:
         self._sql = sql
@@ -70,19 +85,18 @@ class MysqlCatalog:
             " FROM deals d JOIN products p ON p.product_id = d.product_id WHERE d.deal_id = %s",
             (deal_id,),
         )
-        if not rows:
-            return None
-        d = rows[0]
-        return Deal(
-            deal_id=d[0],
-            product=Product(d[7], d[8], d[9], d[10]),
-            price_cents=int(d[1]),
-            stock=int(d[2]),
-            per_user_limit=int(d[3]),
-            starts_ts=_epoch(d[4]),
-            ends_ts=_epoch(d[5]),
-            shards=int(d[6]),
+        return _deal(rows[0]) if rows else None
+
+    async def deals_not_ended(self, now_ts: float) -> list[Deal]:
+        """The deals that end after ``now_ts``, soonest end first."""
+        rows = await self._sql.query(
+            "SELECT d.deal_id, d.price_cents, d.stock, d.per_user_limit, d.starts_at, d.ends_at,"
+            " d.shards, p.product_id, p.name, p.description, p.image_url"
+            " FROM deals d JOIN products p ON p.product_id = d.product_id"
+            " WHERE d.ends_at > %s ORDER BY d.ends_at",
+            (_naive_utc(now_ts),),
         )
+        return [_deal(d) for d in rows]
 
     async def insert_user(self, user_id: str, username: str, password_hash: str, role: str) -> bool:
         """False when the username is taken."""

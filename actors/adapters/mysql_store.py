@@ -7,6 +7,7 @@ first `paid_at` / `cancelled_at` stays.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from typing import Any
 
 import aiomysql
 
+from actors.adapters.breakers import MYSQL, guarded
 from actors.domain.events import ORDER_FIELDS, TIME_FIELDS
 
 _UPSERT = (
@@ -34,10 +36,17 @@ def _row(e: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(_dt(e[f]) if f in TIME_FIELDS else e[f] for f in ORDER_FIELDS)
 
 
+@guarded(MYSQL)
 class MysqlOrderStore:
-    def __init__(self, connect: Callable[[], Awaitable[aiomysql.Pool]]) -> None:
-        """``connect`` opens the pool on ``start``; ``stop`` (idempotent) closes it."""
+    def __init__(
+        self, connect: Callable[[], Awaitable[aiomysql.Pool]], timeout_s: float = 10.0
+    ) -> None:
+        """``connect`` opens the pool on ``start``; ``stop`` (idempotent) closes it.
+        ``timeout_s`` bounds one batch's transaction: a hung server (not a stopped
+        one) would otherwise hold the sink forever, since the driver has no read
+        timeout, and its breaker would never learn."""
         self._connect = connect
+        self._timeout_s = timeout_s
         self._pool: aiomysql.Pool | None = None
 
     async def start(self) -> None:
@@ -62,10 +71,16 @@ class MysqlOrderStore:
             raise RuntimeError("the order store is not started")
         async with self._pool.acquire() as conn:
             try:
-                async with conn.cursor() as cur:
-                    # Rows in event order: one order's later event updates its earlier one.
-                    await cur.executemany(_UPSERT, [_row(e) for e in events])
-                await conn.commit()
+                async with asyncio.timeout(self._timeout_s):
+                    async with conn.cursor() as cur:
+                        # Rows in event order: one order's later event updates its earlier one.
+                        await cur.executemany(_UPSERT, [_row(e) for e in events])
+                    await conn.commit()
+            except TimeoutError:
+                # Cut off mid-statement: the connection's state is unknown, so it is
+                # closed (the pool drops it) rather than rolled back and reused.
+                conn.close()
+                raise
             except BaseException:
                 with contextlib.suppress(Exception):  # a dead connection cannot roll back
                     await conn.rollback()

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from actors.adapters import redis_keys as keys
+from actors.adapters.breakers import REDIS, guarded
 from actors.domain import timers
 from actors.domain.events import CREATED
 from actors.domain.ledger import Changes
@@ -108,6 +109,7 @@ async def read_deal(client: aioredis.Redis, deal_id: str, shards: int) -> DealCh
     )
 
 
+@guarded(REDIS)
 class RedisCheckpointStore:
     def __init__(
         self, client: aioredis.Redis, outbox_max: int, registry: str = keys.OUTBOXES

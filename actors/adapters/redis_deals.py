@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from actors.adapters import redis_keys as keys
+from actors.adapters.breakers import REDIS, guarded
 from actors.adapters.redis_checkpoint import decode_reservation
 from actors.domain.deals import Deal, Product
 from actors.domain.orders import Reservation
@@ -40,6 +41,7 @@ class FirstAnswers:
         return None if found is None else keys.parse_answer(found)
 
 
+@guarded(REDIS)
 class RedisDeals:
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client

@@ -7,9 +7,11 @@ import json
 import redis.asyncio as aioredis
 
 from actors.adapters import redis_keys as keys
+from actors.adapters.breakers import REDIS, guarded
 from actors.ports import OutboxEntry
 
 
+@guarded(REDIS)
 class RedisOutbox:
     def __init__(self, client: aioredis.Redis, registry: str = keys.OUTBOXES) -> None:
         self._redis = client

@@ -5,9 +5,11 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from actors.adapters import redis_keys as keys
+from actors.adapters.breakers import REDIS, guarded
 from actors.domain.timers import Kind, Timer
 
 
+@guarded(REDIS)
 class RedisTimers:
     def __init__(self, client: aioredis.Redis, key: str = keys.TIMERS) -> None:
         self._redis = client

@@ -32,6 +32,7 @@ from actors.domain.orders import (
 from actors.ports import (
     CheckpointStore,
     Clock,
+    DependencyDown,
     Fenced,
     OutboxFull,
     PoolShort,
@@ -263,8 +264,9 @@ class ShardService:
                         queued.future.set_exception(exc)
                 self._queue[:0] = [q for q in group if not q.creates]
                 return
-            if not isinstance(exc, (Fenced, PoolShort)):
-                self._stale = True  # refused writes changed nothing; others may have
+            if not isinstance(exc, (Fenced, PoolShort, DependencyDown)):
+                # Refused writes changed nothing, and a breaker sent none; others may have.
+                self._stale = True
             if isinstance(exc, Fenced):
                 logger.error("shard %s/%s fenced: stops selling", self.deal.deal_id, self.shard)
                 self._fenced = exc

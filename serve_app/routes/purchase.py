@@ -71,7 +71,7 @@ def _failed(failure: Failure) -> Answer:
     found = _ANSWERS.get(failure)
     if found is None:
         found = Answer(*describe(failure))
-        if not failure.detail and failure.retry_after_s is None:
+        if not failure.detail and failure.retry_after_s in (None, 1.0):
             _ANSWERS[failure] = found
     return found
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 import uuid
 
+from actors.adapters.breakers import is_outage
 from actors.adapters.mysql_catalog import MysqlCatalog
 from actors.adapters.redis_deals import RedisDeals
 from actors.domain.deals import Deal, Product, problems
 from actors.domain.orders import Counts
-from actors.ports import Shards, ShardUnavailable
+from actors.ports import DependencyDown, Shards, ShardUnavailable
 from actors.services.deal_lifecycle import DealLifecycle
 from serve_app.services.outcomes import Failure, Problem
 
@@ -40,6 +41,7 @@ class Catalog:
         self._preheat_lead_s = preheat_lead_s
         self._deals: dict[str, Deal] = {}  # deals never change once made
         self._missing: dict[str, float] = {}
+        self._remaining_seen: dict[str, int] = {}  # the last figures Redis gave
 
     # -- admin: products and deals ---------------------------------------------------
 
@@ -101,8 +103,10 @@ class Catalog:
         try:
             await self._lifecycle.preheat(deal)
             shards = await self._shards.stats(deal)
-        except ShardUnavailable:
-            return Failure(Problem.UNAVAILABLE, "a shard did not answer")
+        except ShardUnavailable as exc:
+            return Failure(
+                Problem.UNAVAILABLE, "a shard did not answer", max(1.0, exc.retry_after_s)
+            )
         return await self._cache.pool(deal.deal_id), shards
 
     # -- reads -------------------------------------------------------------------------
@@ -125,15 +129,49 @@ class Catalog:
         return found
 
     async def live_deals(self, now_ts: float) -> list[Deal]:
-        wanted = await self._cache.not_ended(now_ts)
-        for deal in await self._cache.cached_many([i for i in wanted if i not in self._deals]):
-            self._deals[deal.deal_id] = deal
+        """Deals that have not ended, from the Redis cache; while Redis is away, from
+        the record (MySQL), and while both are, from this replica's memory."""
+        try:
+            wanted = await self._cache.not_ended(now_ts)
+            unknown = [i for i in wanted if i not in self._deals]
+            for deal in await self._cache.cached_many(unknown):
+                self._deals[deal.deal_id] = deal
+        except Exception as exc:
+            if not _away(exc):
+                raise
+            return await self._live_without_redis(now_ts)
         return [self._deals[i] for i in wanted if i in self._deals]
 
     async def remaining(self, deals: list[Deal]) -> list[int]:
-        return await self._cache.remaining(deals)
+        """Units still for sale; while Redis is away, the last figures it gave (or the
+        whole stock of a deal never read): a page's view, never a purchase's."""
+        try:
+            found = await self._cache.remaining(deals)
+        except Exception as exc:
+            if not _away(exc):
+                raise
+            return [self._remaining_seen.get(d.deal_id, d.stock) for d in deals]
+        self._remaining_seen.update((d.deal_id, n) for d, n in zip(deals, found, strict=True))
+        return found
+
+    async def _live_without_redis(self, now_ts: float) -> list[Deal]:
+        try:
+            deals = await self._records.deals_not_ended(now_ts)
+        except Exception as exc:
+            if not _away(exc):
+                raise
+            deals = sorted(
+                (d for d in self._deals.values() if d.ends_ts > now_ts), key=lambda d: d.ends_ts
+            )
+        for deal in deals:
+            self._deals.setdefault(deal.deal_id, deal)
+        return deals
 
     async def _remember(self, deal: Deal) -> None:
         await self._cache.cache(deal)
         self._deals[deal.deal_id] = deal
         self._missing.pop(deal.deal_id, None)
+
+
+def _away(exc: Exception) -> bool:
+    return isinstance(exc, DependencyDown) or is_outage(exc)

@@ -55,8 +55,8 @@ class Orders:
             return Failure(Problem.PAYMENT_DECLINED)
         try:
             outcome = await self._shards.pay(order.deal, order.shard, order_id, user_id)
-        except ShardUnavailable:
-            return Failure(Problem.UNAVAILABLE)
+        except ShardUnavailable as exc:
+            return Failure(Problem.UNAVAILABLE, "please retry", max(1.0, exc.retry_after_s))
         return (
             refused(outcome.reason) if isinstance(outcome, Refused) else outcome.reservation.status
         )
@@ -68,8 +68,8 @@ class Orders:
             return order
         try:
             outcome = await self._shards.cancel(order.deal, order.shard, order_id, user_id)
-        except ShardUnavailable:
-            return Failure(Problem.UNAVAILABLE)
+        except ShardUnavailable as exc:
+            return Failure(Problem.UNAVAILABLE, "please retry", max(1.0, exc.retry_after_s))
         return (
             refused(outcome.reason) if isinstance(outcome, Refused) else outcome.reservation.status
         )

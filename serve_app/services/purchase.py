@@ -27,7 +27,7 @@ from serve_app.timefmt import iso
 # Ids this shop could have issued: anything else is unknown without a lookup (and never
 # fills the catalogue's negative cache).
 DEAL_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
-UNAVAILABLE = Failure(Problem.UNAVAILABLE)
+UNAVAILABLE = Failure(Problem.UNAVAILABLE, retry_after_s=1.0)
 ENDED = Failure(Problem.ENDED)
 SOLD_OUT = refused(Refusal.SOLD_OUT)
 LIMIT_EXCEEDED = refused(Refusal.LIMIT_EXCEEDED)
@@ -116,7 +116,9 @@ class PurchaseService:
         try:
             await self._lifecycle.preheat(deal)
             result = await self._purchaser.reserve(deal, ReserveRequest(user_id, quantity, key))
-        except ShardUnavailable:
+        except ShardUnavailable as exc:
+            if exc.retry_after_s > 1.0:
+                return Failure(Problem.UNAVAILABLE, retry_after_s=exc.retry_after_s)
             return UNAVAILABLE
         outcome = result.outcome
         if isinstance(outcome, Accepted):

@@ -23,6 +23,9 @@ async def test_healthz_names_every_part_up(api: httpx.AsyncClient) -> None:
     body = response.json()
     assert set(body["parts"]) == PARTS
     assert {p["state"] for p in body["parts"].values()} == {"up"}
+    # This replica's circuit breakers, beside the probes of what they guard.
+    assert body["parts"]["redis"]["breaker"] == "closed"
+    assert body["parts"]["mysql"]["breaker"] == "closed"
 
 
 @pytest.mark.timeout(240)

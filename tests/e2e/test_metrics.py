@@ -13,17 +13,30 @@ from tests.e2e.api_client import create_deal, purchase, token
 from tests.random_refs import suffix
 
 BATCH_COUNT = re.compile(r"^ray_flashsale_purchase_batch_size_count\{[^}]*\} (\S+)$", re.M)
+BREAKER_STATE = re.compile(r"^ray_flashsale_breaker_state\{([^}]*)\} (\S+)$", re.M)
 
 
-def batches_exported() -> float:
-    """The purchase batches every replica on this node has reported, summed."""
+def exported() -> str:
     import ray
 
     (node,) = [n for n in ray.nodes() if n["Alive"]]
     url = f"http://127.0.0.1:{node['MetricsExportPort']}/metrics"
     with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    return sum(float(v) for v in BATCH_COUNT.findall(text))
+        return str(response.read().decode())
+
+
+def batches_exported() -> float:
+    """The purchase batches every replica on this node has reported, summed."""
+    return sum(float(v) for v in BATCH_COUNT.findall(exported()))
+
+
+def breaker_states() -> set[tuple[str, str, float]]:
+    """(dependency, process kind, state) of every breaker gauge exported."""
+    found = set()
+    for labels, value in BREAKER_STATE.findall(exported()):
+        tags = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        found.add((tags.get("dependency", ""), tags.get("process", ""), float(value)))
+    return found
 
 
 @pytest.mark.timeout(180)
@@ -43,3 +56,30 @@ async def test_purchase_batch_sizes_are_exported(
         assert time.monotonic() < deadline, "no purchase batch reached Ray's metrics export"
         await asyncio.sleep(2)
     assert after - before <= 20  # one observation per actor call, not per purchase
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.usefixtures("ray_driver")
+async def test_every_process_exports_its_breakers_closed(stack: Settings) -> None:
+    """Each kind of process exports a gauge for each dependency it guards, closed (0)
+    while every part answers (tests/chaos/test_hangs.py sees a shard's open)."""
+    wanted = {
+        ("redis", "replica"),
+        ("mysql", "replica"),
+        ("redis", "publisher"),
+        ("kafka", "publisher"),
+        ("kafka", "sink"),
+        ("mysql", "sink"),
+        ("redis", "clock"),
+    }
+    deadline = time.monotonic() + 90
+    while True:
+        seen = await asyncio.to_thread(breaker_states)
+        # Earlier tests stop Redis, MySQL and Kafka: a breaker that opened then is
+        # closed again by its first probe after the part came back.
+        if wanted <= {(d, p) for d, p, _ in seen} and not [
+            s for d, p, s in seen if (d, p) in wanted and s != 0.0
+        ]:
+            break
+        assert time.monotonic() < deadline, f"breaker gauges exported: {sorted(seen)}"
+        await asyncio.sleep(2)

@@ -294,7 +294,9 @@ async def test_the_deal_is_preheated_once_before_its_first_reserve() -> None:
 async def test_a_preheat_that_fails_is_unavailable_and_tried_again() -> None:
     s = shop(deal_of("d-1", stock=10, per_user_limit=2))
     s.shards.fail_start = 1
-    assert await s.purchases.purchase("u1", "d-1", "k1", 1) == Failure(Problem.UNAVAILABLE)
+    assert await s.purchases.purchase("u1", "d-1", "k1", 1) == Failure(
+        Problem.UNAVAILABLE, retry_after_s=1.0
+    )
     assert s.reserves() == 0
     s.shards.script = [accepted("o-1", "u1", "k1")]
     assert isinstance(await s.purchases.purchase("u1", "d-1", "k1", 1), Reserved)
@@ -304,7 +306,9 @@ async def test_a_preheat_that_fails_is_unavailable_and_tried_again() -> None:
 async def test_a_shard_that_does_not_answer_is_unavailable() -> None:
     s = shop(deal_of("d-1", stock=10, per_user_limit=2))
     s.shards.script = [ShardUnavailable("timed out (fake)")]
-    assert await s.purchases.purchase("u1", "d-1", "k1", 1) == Failure(Problem.UNAVAILABLE)
+    assert await s.purchases.purchase("u1", "d-1", "k1", 1) == Failure(
+        Problem.UNAVAILABLE, retry_after_s=1.0
+    )
     assert s.reserves() == 1
 
 
@@ -315,8 +319,12 @@ async def test_an_uncertain_sold_out_is_unavailable_and_not_remembered() -> None
         refusal(Refusal.SOLD_OUT, deal_sold_out=True, uncertain=True),
         accepted("o-1", "u1", "k1"),
     ]
-    assert await s.purchases.purchase("u1", "d-1", "k1", 1) == Failure(Problem.UNAVAILABLE)
-    assert await s.purchases.purchase("u1", "d-1", "k1", 1) == Failure(Problem.UNAVAILABLE)
+    assert await s.purchases.purchase("u1", "d-1", "k1", 1) == Failure(
+        Problem.UNAVAILABLE, retry_after_s=1.0
+    )
+    assert await s.purchases.purchase("u1", "d-1", "k1", 1) == Failure(
+        Problem.UNAVAILABLE, retry_after_s=1.0
+    )
     assert not s.board.is_sold_out("d-1")
     assert s.answers.snapshots == 0
     assert isinstance(await s.purchases.purchase("u1", "d-1", "k1", 1), Reserved)
