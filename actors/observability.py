@@ -9,12 +9,16 @@ settings and exports, as Ray metrics, each breaker's state (0 closed, 1 half ope
 
 from __future__ import annotations
 
+import threading
+import time
+
 from ray.util import metrics
 
 from actors.adapters.breakers import BREAKERS, STATES
 from cluster.settings import Settings
 
 _watching = False
+_REFRESH_S = 2.0
 
 
 def watch_breakers(settings: Settings, process: str, dependencies: tuple[str, ...]) -> None:
@@ -43,4 +47,14 @@ def watch_breakers(settings: Settings, process: str, dependencies: tuple[str, ..
     BREAKERS.listen(changed)
     for dependency in dependencies:
         BREAKERS(dependency)  # made now, so that the gauge starts at closed
-        state.set(0, tags={"dependency": dependency, "process": process})
+
+    def refresh() -> None:
+        # Ray forgets a gauge value not set again within two export intervals (its
+        # recorder takes silence for a dead worker), so the states are set anew.
+        while True:
+            for dependency, name in BREAKERS.states().items():
+                tags = {"dependency": dependency, "process": process}
+                state.set(STATES.index(name), tags=tags)
+            time.sleep(_REFRESH_S)
+
+    threading.Thread(target=refresh, name="breaker-gauges", daemon=True).start()

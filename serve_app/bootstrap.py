@@ -39,7 +39,7 @@ class Shop:
 
 
 def build_shop(settings: Settings, backends: Backends) -> Shop:
-    deals = RedisDeals(backends.redis)
+    deals = RedisDeals(backends.redis, call_timeout_s=settings.call_timeout_s)
     records = MysqlCatalog(backends)
     shards = ShardGateway(settings)
     lifecycle = DealLifecycle(

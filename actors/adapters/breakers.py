@@ -14,10 +14,12 @@ MySQL answered (a fenced checkpoint, a duplicate key) is a working dependency.
 
 Adapters get their breaker by the class decorator ``guarded`` (below), so a method
 added later cannot forget it; ``stop`` stays unguarded, because closing must always run.
+An adapter with a ``call_timeout_s`` attribute also has each call bounded by it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import time
@@ -172,7 +174,8 @@ def guarded(dependency: str) -> Callable[[C], C]:
     process's breaker for ``dependency``."""
 
     def decorate(cls: C) -> C:
-        for name, member in list(vars(cls).items()):
+        for name in dir(cls):  # inherited methods too (the Kafka adapters' start)
+            member = inspect.getattr_static(cls, name)
             if name.startswith("_") or name in UNGUARDED or not inspect.iscoroutinefunction(member):
                 continue
             setattr(cls, name, _guard(member, dependency))
@@ -184,9 +187,16 @@ def guarded(dependency: str) -> Callable[[C], C]:
 
 def _guard(method: Callable[..., Any], dependency: str) -> Callable[..., Any]:
     @functools.wraps(method)
-    async def call(*args: Any, **kwargs: Any) -> Any:
+    async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         async with BREAKERS(dependency):
-            return await method(*args, **kwargs)
+            # An adapter that sets ``call_timeout_s`` has every call bounded as a whole
+            # (its driver's retries included): a hung dependency then fails the call in
+            # time for the breaker to learn, instead of holding the caller.
+            timeout_s: float | None = getattr(self, "call_timeout_s", None)
+            if timeout_s is None:
+                return await method(self, *args, **kwargs)
+            async with asyncio.timeout(timeout_s):
+                return await method(self, *args, **kwargs)
 
     call.__guarded_by__ = dependency  # type: ignore[attr-defined]
     return call

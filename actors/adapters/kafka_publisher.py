@@ -10,56 +10,28 @@ same two cores as the purchase path. Partitions are chosen exactly as ``send`` w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from actors.adapters.breakers import KAFKA, guarded
+from actors.adapters.kafka_client import KafkaClientLifecycle
 from actors.ports import OutboxEntry
 
 _partition_of = DefaultPartitioner()
 
 
 @guarded(KAFKA)
-class KafkaEventPublisher:
+class KafkaEventPublisher(KafkaClientLifecycle):
     def __init__(self, producer: AIOKafkaProducer, topic: str, timeout_s: float = 10.0) -> None:
         """``producer``: not started; ``start`` starts it, ``stop`` (idempotent) stops it.
         ``timeout_s`` bounds one ``publish`` until every ack: a hung broker (not a
         stopped one) would otherwise hold the relay, and its breaker would never learn.
         A publish cut off is sent again (at least once; the sink absorbs copies)."""
+        super().__init__(producer, timeout_s)
         self._producer = producer
         self._topic = topic
-        self._timeout_s = timeout_s
-        self._started = False
-
-    async def start(self) -> None:
-        async with asyncio.timeout(self._timeout_s):
-            await self._producer.start()
-        self._started = True
-
-    async def stop(self) -> None:
-        if self._started:
-            self._started = False
-            # A broker that is away (or hung) cannot say goodbye; do not wait for it.
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(self._timeout_s):
-                    await self._producer.stop()
-
-    async def __aenter__(self) -> KafkaEventPublisher:
-        try:
-            await self.start()
-        except BaseException:
-            # aiokafka's start may fail half way, leaving connections to close.
-            with contextlib.suppress(Exception):
-                await self._producer.stop()
-            raise
-        return self
-
-    async def __aexit__(self, *_: Any) -> None:
-        await self.stop()
 
     async def publish(self, entries: list[OutboxEntry]) -> None:
         async with asyncio.timeout(self._timeout_s):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from actors.adapters.breakers import KAFKA, guarded
+from actors.adapters.kafka_client import KafkaClientLifecycle
 from actors.domain.events import ORDER_FIELDS, VERSION
 
 logger = logging.getLogger("flashsale.sink")
@@ -19,39 +19,14 @@ REQUIRED = frozenset(ORDER_FIELDS)
 
 
 @guarded(KAFKA)
-class KafkaEventSource:
+class KafkaEventSource(KafkaClientLifecycle):
     def __init__(self, consumer: AIOKafkaConsumer, timeout_s: float = 30.0) -> None:
         """``consumer``: not started; ``start`` starts it, ``stop`` (idempotent) stops it.
         ``timeout_s`` bounds starting, stopping and committing: a hung broker would
         otherwise hold the sink, and its breaker would never learn."""
+        super().__init__(consumer, timeout_s)
         self._consumer = consumer
-        self._timeout_s = timeout_s
-        self._started = False
         self.skipped = 0
-
-    async def start(self) -> None:
-        async with asyncio.timeout(self._timeout_s):
-            await self._consumer.start()
-        self._started = True
-
-    async def stop(self) -> None:
-        if self._started:
-            self._started = False
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(self._timeout_s):
-                    await self._consumer.stop()
-
-    async def __aenter__(self) -> KafkaEventSource:
-        try:
-            await self.start()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await self._consumer.stop()
-            raise
-        return self
-
-    async def __aexit__(self, *_: Any) -> None:
-        await self.stop()
 
     async def fetch(self, max_records: int, wait_ms: int) -> list[dict[str, Any]]:
         batches = await self._consumer.getmany(timeout_ms=wait_ms, max_records=max_records)

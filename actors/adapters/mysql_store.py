@@ -69,16 +69,18 @@ class MysqlOrderStore:
     async def apply(self, events: list[dict[str, Any]]) -> None:
         if self._pool is None:
             raise RuntimeError("the order store is not started")
-        async with self._pool.acquire() as conn:
+        # The bound covers taking a connection too: a new one to a hung server waits
+        # for its greeting with no timeout of the driver's own.
+        async with asyncio.timeout(self._timeout_s), self._pool.acquire() as conn:
             try:
-                async with asyncio.timeout(self._timeout_s):
-                    async with conn.cursor() as cur:
-                        # Rows in event order: one order's later event updates its earlier one.
-                        await cur.executemany(_UPSERT, [_row(e) for e in events])
-                    await conn.commit()
-            except TimeoutError:
-                # Cut off mid-statement: the connection's state is unknown, so it is
-                # closed (the pool drops it) rather than rolled back and reused.
+                async with conn.cursor() as cur:
+                    # Rows in event order: one order's later event updates its earlier one.
+                    await cur.executemany(_UPSERT, [_row(e) for e in events])
+                await conn.commit()
+            except asyncio.CancelledError:
+                # Cut off mid-statement (the bound, or the sink stopping): the
+                # connection's state is unknown, so it is closed (the pool drops it)
+                # rather than rolled back and reused.
                 conn.close()
                 raise
             except BaseException:

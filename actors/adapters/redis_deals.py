@@ -43,8 +43,11 @@ class FirstAnswers:
 
 @guarded(REDIS)
 class RedisDeals:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, call_timeout_s: float | None = None) -> None:
+        """``call_timeout_s`` bounds each call, retries included (breakers.guarded): the
+        storefront's reads fall back to the record when Redis hangs, in time."""
         self._redis = client
+        self.call_timeout_s = call_timeout_s
 
     # -- the deal's terms ----------------------------------------------------------
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from actors.adapters.redis_deals import RedisDeals
 from actors.domain.deals import Deal
-from actors.domain.orders import OrderStatus, Refused, Reservation
+from actors.domain.orders import OrderStatus, Outcome, Refused, Reservation
 from actors.ports import Shards, ShardUnavailable
 from serve_app.payments import PaymentProvider
 from serve_app.services.catalog import Catalog
@@ -53,21 +54,21 @@ class Orders:
             order_id, user_id, order.amount_cents
         ):
             return Failure(Problem.PAYMENT_DECLINED)
-        try:
-            outcome = await self._shards.pay(order.deal, order.shard, order_id, user_id)
-        except ShardUnavailable as exc:
-            return Failure(Problem.UNAVAILABLE, "please retry", max(1.0, exc.retry_after_s))
-        return (
-            refused(outcome.reason) if isinstance(outcome, Refused) else outcome.reservation.status
-        )
+        return await self._settle(self._shards.pay, order)
 
     async def cancel(self, user_id: str, order_id: str) -> OrderStatus | Failure:
         """Cancel a reserved order; its stock goes back on sale."""
         order = await self.find(user_id, order_id)
         if isinstance(order, Failure):
             return order
+        return await self._settle(self._shards.cancel, order)
+
+    async def _settle(
+        self, action: Callable[[Deal, int, str, str], Awaitable[Outcome]], order: FoundOrder
+    ) -> OrderStatus | Failure:
+        r = order.reservation
         try:
-            outcome = await self._shards.cancel(order.deal, order.shard, order_id, user_id)
+            outcome = await action(order.deal, order.shard, r.order_id, r.user_id)
         except ShardUnavailable as exc:
             return Failure(Problem.UNAVAILABLE, "please retry", max(1.0, exc.retry_after_s))
         return (
