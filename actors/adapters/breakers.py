@@ -160,7 +160,8 @@ class Breakers:
         return found
 
     def states(self) -> dict[str, str]:
-        return {name: b.state for name, b in self._made.items()}
+        # A copy first: the metrics thread reads while the event loop may add one.
+        return {name: b.state for name, b in list(self._made.items())}
 
 
 BREAKERS = Breakers()  # one set per process: a breaker is about this process's view
