@@ -21,7 +21,7 @@ from actors.adapters.clock import SystemClock
 from actors.adapters.redis_deals import RedisDeals
 from actors.adapters.redis_timers import RedisTimers
 from actors.gateway import ShardGateway
-from actors.observability import watch_breakers
+from actors.observability import breaker_summary, watch_breakers
 from actors.services.deal_lifecycle import DealLifecycle, TimerActions
 from actors.services.timer_loop import TimerLoop
 from actors.supervise import Step, Supervisor
@@ -60,4 +60,8 @@ class DealClock:
         yield tick
 
     async def stats(self) -> dict[str, Any]:
-        return {"fired": self._loop.fired, **self._supervisor.stats()}
+        return {
+            "fired": self._loop.fired,
+            **self._supervisor.stats(),
+            "breakers": breaker_summary(),
+        }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from ray.util import metrics
 
@@ -19,6 +20,16 @@ from cluster.settings import Settings
 
 _watching = False
 _REFRESH_S = 2.0
+
+
+def breaker_summary() -> dict[str, dict[str, Any]]:
+    """This process's breakers: state and times opened, for an actor's stats.
+
+    A function, not ``BREAKERS`` itself, for the actor classes to call: Ray ships a
+    ``@ray.remote`` class by value, and with it a copy of any module-level object its
+    methods name (the creating process's breakers); a function travels by reference
+    and reads the worker's own."""
+    return BREAKERS.summary()
 
 
 def watch_breakers(settings: Settings, process: str, dependencies: tuple[str, ...]) -> None:

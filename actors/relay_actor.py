@@ -24,7 +24,7 @@ import ray
 from actors.adapters.breakers import KAFKA, REDIS
 from actors.adapters.kafka_publisher import KafkaEventPublisher
 from actors.adapters.redis_outbox import RedisOutbox
-from actors.observability import watch_breakers
+from actors.observability import breaker_summary, watch_breakers
 from actors.services.relay import OutboxRelay
 from actors.supervise import Step, Supervisor
 from cluster.clients import kafka_producer, redis_client
@@ -78,4 +78,4 @@ class OrderPublisher:
         return seconds
 
     async def stats(self) -> dict[str, Any]:
-        return {"sent": self._sent, **self._supervisor.stats()}
+        return {"sent": self._sent, **self._supervisor.stats(), "breakers": breaker_summary()}

@@ -18,7 +18,7 @@ from actors.adapters.clock import SystemClock, new_order_id
 from actors.adapters.redis_checkpoint import RedisCheckpointStore
 from actors.domain.deals import Deal
 from actors.domain.orders import Counts, Outcome, Reservation, ReserveRequest, ReserveResult
-from actors.observability import watch_breakers
+from actors.observability import breaker_summary, watch_breakers
 from actors.ports import Siblings
 from actors.services.shard import ShardService
 from cluster.clients import redis_client
@@ -92,4 +92,5 @@ class StockShard:
             "fenced": service.fenced,
             "pid": os.getpid(),
             "violations": service.violations(),
+            "breakers": breaker_summary(),
         }

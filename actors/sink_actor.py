@@ -19,7 +19,7 @@ import ray
 from actors.adapters.breakers import KAFKA, MYSQL
 from actors.adapters.kafka_source import KafkaEventSource
 from actors.adapters.mysql_store import MysqlOrderStore
-from actors.observability import watch_breakers
+from actors.observability import breaker_summary, watch_breakers
 from actors.services.sink import OrderSinkLoop
 from actors.supervise import Step, Supervisor
 from cluster.clients import kafka_consumer, mysql_pool
@@ -86,4 +86,9 @@ class OrderSink:
             self._release.set()
 
     async def stats(self) -> dict[str, Any]:
-        return {"held_batches": self._held, "written": self._written, **self._supervisor.stats()}
+        return {
+            "held_batches": self._held,
+            "written": self._written,
+            **self._supervisor.stats(),
+            "breakers": breaker_summary(),
+        }

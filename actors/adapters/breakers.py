@@ -159,6 +159,12 @@ class Breakers:
                 found.listen(listener)
         return found
 
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Each breaker's state and how many times it opened, for an actor's stats."""
+        return {
+            name: {"state": b.state, "opened": b.opened} for name, b in list(self._made.items())
+        }
+
     def states(self) -> dict[str, str]:
         # A copy first: the metrics thread reads while the event loop may add one.
         return {name: b.state for name, b in list(self._made.items())}

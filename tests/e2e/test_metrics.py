@@ -14,6 +14,7 @@ from tests.random_refs import suffix
 
 BATCH_COUNT = re.compile(r"^ray_flashsale_purchase_batch_size_count\{[^}]*\} (\S+)$", re.M)
 BREAKER_STATE = re.compile(r"^ray_flashsale_breaker_state\{([^}]*)\} (\S+)$", re.M)
+BREAKER_OPENED = re.compile(r"^ray_flashsale_breaker_opened(?:_total)?\{([^}]*)\} (\S+)$", re.M)
 
 
 def exported() -> str:
@@ -30,13 +31,23 @@ def batches_exported() -> float:
     return sum(float(v) for v in BATCH_COUNT.findall(exported()))
 
 
-def breaker_states() -> set[tuple[str, str, float]]:
-    """(dependency, process kind, state) of every breaker gauge exported."""
+def _by_tags(pattern: re.Pattern[str]) -> set[tuple[str, str, float]]:
     found = set()
-    for labels, value in BREAKER_STATE.findall(exported()):
+    for labels, value in pattern.findall(exported()):
         tags = dict(re.findall(r'(\w+)="([^"]*)"', labels))
         found.add((tags.get("dependency", ""), tags.get("process", ""), float(value)))
     return found
+
+
+def breaker_states() -> set[tuple[str, str, float]]:
+    """(dependency, process kind, state) of every breaker gauge exported."""
+    return _by_tags(BREAKER_STATE)
+
+
+def breakers_opened(dependency: str, process: str) -> float:
+    """How many times that kind of process's breaker opened, over all its processes
+    (a counter: unlike the gauge, a sampled export cannot miss an opening)."""
+    return sum(v for d, p, v in _by_tags(BREAKER_OPENED) if (d, p) == (dependency, process))
 
 
 @pytest.mark.timeout(180)
