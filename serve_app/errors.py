@@ -93,10 +93,6 @@ _PROBLEMS: dict[Problem, tuple[int, str, str]] = {
 }
 
 
-def status_of(problem: Problem) -> int:
-    return _PROBLEMS[problem][0]
-
-
 def describe(failure: Failure) -> tuple[int, dict[str, dict[str, str]], dict[str, str] | None]:
     """(status, body, headers) of a use case's failure."""
     status, code, message = _PROBLEMS[failure.problem]

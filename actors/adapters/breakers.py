@@ -35,7 +35,6 @@ from purgatory.domain.model import Context, OpenedState
 from actors.ports import DependencyDown
 
 REDIS, MYSQL, KAFKA = "redis", "mysql", "kafka"
-DEPENDENCIES = (REDIS, MYSQL, KAFKA)
 STATES = ("closed", "half-opened", "opened")  # purgatory's names, in order of trouble
 
 _OUTAGES: tuple[type[BaseException], ...] = (

@@ -21,8 +21,15 @@ from serve_app.auth import authenticate
 from serve_app.bootstrap import Shop
 from serve_app.errors import describe, error_body
 from serve_app.schemas import PurchaseIn, PurchaseOut
-from serve_app.services.outcomes import Failure
-from serve_app.services.purchase import DEAL_ID, Reserved
+from serve_app.services.outcomes import REFUSALS, Failure, refused
+from serve_app.services.purchase import (
+    DEAL_ID,
+    ENDED,
+    LIMIT_EXCEEDED,
+    SOLD_OUT,
+    UNAVAILABLE,
+    Reserved,
+)
 from serve_app.timefmt import iso
 
 router = APIRouter(tags=["deals"])
@@ -64,16 +71,14 @@ def error(status: int, code: str, message: str, headers: dict[str, str] | None =
 
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 # Failures without a detail answer the same every time: described once, not per request.
-_ANSWERS: dict[Failure, Answer] = {}
+_ANSWERS = {
+    f: Answer(*describe(f))
+    for f in (UNAVAILABLE, ENDED, SOLD_OUT, LIMIT_EXCEEDED, *(refused(r) for r in REFUSALS))
+}
 
 
 def _failed(failure: Failure) -> Answer:
-    found = _ANSWERS.get(failure)
-    if found is None:
-        found = Answer(*describe(failure))
-        if not failure.detail and failure.retry_after_s in (None, 1.0):
-            _ANSWERS[failure] = found
-    return found
+    return _ANSWERS.get(failure) or Answer(*describe(failure))
 
 
 def _quantity(raw: bytes) -> int | str:

@@ -40,10 +40,10 @@ class Failure:
     retry_after_s: float | None = None
 
 
+# The shard's refusals a buyer can be told (NOT_DUE is the clock's alone).
+REFUSALS = tuple(r for r in Refusal if r.value in set(Problem))
+_REFUSED = {reason: Failure(Problem(reason.value)) for reason in REFUSALS}
+
+
 def refused(reason: Refusal) -> Failure:
     return _REFUSED[reason]
-
-
-_REFUSED = {
-    reason: Failure(Problem(reason.value)) for reason in Refusal if reason.value in set(Problem)
-}
