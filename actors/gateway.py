@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -56,9 +57,13 @@ class ShardGateway:
     """The stock shards of every deal, as the services see them (``ports.Shards``).
 
     Handles are cached per (deal, shard). A shard that is gone for good (killed by an
-    operator or retired) raises ``ActorDiedError``, and one that was superseded raises
-    a non-retriable error: the deal's handles are then dropped and the next call finds
-    (or makes) the current copy by name, which reloads its checkpoint.
+    operator, or lost with its node) raises ``ActorDiedError``: the deal's handles are
+    dropped and the call is made once more on the copy found (or made) by name, which
+    reloads its checkpoint. Every shard method is idempotent (a reservation by its key,
+    pay and cancel by their order), so a call that died with its actor is safe to make
+    again, and the buyer sees one slower answer instead of a 503. One that was
+    superseded raises a non-retriable error: the handles are dropped and the caller
+    gets a 503; its retry finds the current copy.
     """
 
     def __init__(self, settings: Settings, *, namespace: str = names.NAMESPACE) -> None:
@@ -82,36 +87,42 @@ class ShardGateway:
         return deal_id in self._started
 
     async def start(self, deal: Deal) -> None:
-        await self._call(deal, *(self._handle(deal, n).counts.remote() for n in range(deal.shards)))
+        await self._call(
+            deal, lambda: [self._handle(deal, n).counts.remote() for n in range(deal.shards)]
+        )
         self._started.add(deal.deal_id)
 
     async def reserve(
         self, deal: Deal, shard: int, requests: list[ReserveRequest]
     ) -> list[ReserveResult]:
-        ref = self._handle(deal, shard).reserve_many.remote(
-            requests, self._settings.payment_timeout_s
+        timeout_s = self._settings.payment_timeout_s
+        (results,) = await self._call(
+            deal, lambda: [self._handle(deal, shard).reserve_many.remote(requests, timeout_s)]
         )
-        (results,) = await self._call(deal, ref)
         return results  # type: ignore[no-any-return]
 
     async def pay(self, deal: Deal, shard: int, order_id: str, user_id: str) -> Outcome:
-        (outcome,) = await self._call(deal, self._handle(deal, shard).pay.remote(order_id, user_id))
+        (outcome,) = await self._call(
+            deal, lambda: [self._handle(deal, shard).pay.remote(order_id, user_id)]
+        )
         return outcome  # type: ignore[no-any-return]
 
     async def cancel(self, deal: Deal, shard: int, order_id: str, user_id: str) -> Outcome:
-        handle = self._handle(deal, shard)
-        (outcome,) = await self._call(deal, handle.cancel.remote(order_id, user_id))
+        (outcome,) = await self._call(
+            deal, lambda: [self._handle(deal, shard).cancel.remote(order_id, user_id)]
+        )
         return outcome  # type: ignore[no-any-return]
 
     async def expire_many(self, deal: Deal, shard: int, order_ids: list[str]) -> list[Outcome]:
         (outcomes,) = await self._call(
-            deal, self._handle(deal, shard).expire_many.remote(order_ids)
+            deal, lambda: [self._handle(deal, shard).expire_many.remote(order_ids)]
         )
         return outcomes  # type: ignore[no-any-return]
 
     async def stats(self, deal: Deal) -> list[tuple[Counts, int]]:
-        refs = (self._handle(deal, n).stats.remote() for n in range(deal.shards))
-        return list(await self._call(deal, *refs))
+        return await self._call(
+            deal, lambda: [self._handle(deal, n).stats.remote() for n in range(deal.shards)]
+        )
 
     async def stop(self, deal: Deal) -> None:
         self._evict(deal)
@@ -127,12 +138,24 @@ class ShardGateway:
         for n in range(deal.shards):
             self._handles.pop((deal.deal_id, n), None)
 
-    async def _call(self, deal: Deal, *refs: Any) -> list[Any]:
+    async def _call(self, deal: Deal, calls: Callable[[], list[Any]]) -> list[Any]:
+        """``calls()`` made on the deal's shards; made once more, on fresh handles, if a
+        shard turns out to be dead (see the class docstring)."""
         try:
-            return list(await asyncio.wait_for(asyncio.gather(*refs), self._timeout_s))
+            return await self._gather(deal, calls())
+        except ActorDiedError:
+            self._evict(deal)
+        try:
+            return await self._gather(deal, calls())
         except ActorDiedError as exc:
             self._evict(deal)
             raise ShardUnavailable(f"a shard of {deal.deal_id} is gone: {exc}") from exc
+
+    async def _gather(self, deal: Deal, refs: list[Any]) -> list[Any]:
+        try:
+            return list(await asyncio.wait_for(asyncio.gather(*refs), self._timeout_s))
+        except ActorDiedError:
+            raise
         except Exception as exc:
             # A Ray task error is also an instance of the shard's own error class, so
             # its ``retriable`` flag reads through (ports.StoreError).

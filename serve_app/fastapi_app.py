@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from serve_app.body_limit import BodySizeLimit
 from serve_app.bootstrap import Shop
+from serve_app.contract import install_openapi
 from serve_app.errors import install_error_handlers
 from serve_app.routes import admin, auth, deals, orders, purchase, system
 
@@ -19,6 +20,7 @@ def create_api(shop: Shop) -> FastAPI:
     )
     api.state.shop = shop
     install_error_handlers(api)
+    install_openapi(api)
     # The purchase route first: Serve names the route of every request for its metrics
     # by trying the app's routes in order (~5 % of the replica's time under a burst
     # when the purchase route came after twenty others).

@@ -20,6 +20,10 @@ MAX_PRICE_CENTS = 100_000_000_00
 MAX_PER_USER_LIMIT = 1000
 MAX_QUANTITY = 1000  # units in one purchase
 MAX_SHARDS = 64
+# A deal's window lies within what MySQL's DATETIME and every clock here can hold:
+# 2000-01-01 to 9999-01-01 UTC. (A year-83 start is a typing mistake, not a sale.)
+EARLIEST_TS = 946_684_800
+LATEST_TS = 253_370_764_800
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,8 @@ def problems(deal: Deal) -> list[str]:
         found.append(f"per_user_limit must be between 1 and {MAX_PER_USER_LIMIT}")
     if not 1 <= deal.shards <= MAX_SHARDS:
         found.append(f"shards must be between 1 and {MAX_SHARDS}")
+    if deal.starts_ts < EARLIEST_TS or deal.ends_ts > LATEST_TS:
+        found.append("starts_at and ends_at must lie between 2000-01-01 and 9999-01-01 UTC")
     if deal.ends_ts <= deal.starts_ts:
         found.append("ends_at must be after starts_at")
     return found

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from fastapi import APIRouter
 
 from actors.domain.deals import Deal
+from serve_app.contract import SECURED, failures, link
 from serve_app.deps import Admin, ShopDep
 from serve_app.errors import ApiError
 from serve_app.routes.deals import DealId, deal_view, known_deal
@@ -17,13 +18,40 @@ from serve_app.services.outcomes import Failure
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
-@router.post("/products", status_code=201, response_model=ProductOut)
+@router.post(
+    "/products",
+    status_code=201,
+    response_model=ProductOut,
+    operation_id="createProduct",
+    openapi_extra=SECURED,
+    responses=failures(401, 403, 413, 422, 503),
+)
 async def create_product(body: ProductIn, shop: ShopDep, _: Admin) -> dict[str, str]:
     product = await shop.catalog.create_product(body.name, body.description, body.image_url)
     return asdict(product)
 
 
-@router.post("/deals", status_code=201, response_model=DealOut)
+@router.post(
+    "/deals",
+    status_code=201,
+    response_model=DealOut,
+    operation_id="createDeal",
+    openapi_extra=SECURED,
+    responses={
+        201: {
+            "description": "the deal, as `GET /api/deals/{deal_id}` shows it",
+            "links": {
+                name: link(operation, "deal_id", "$response.body#/deal_id")
+                for name, operation in (
+                    ("GetDeal", "getDeal"),
+                    ("Purchase", "purchase"),
+                    ("DealStats", "dealStats"),
+                )
+            },
+        },
+        **failures(401, 403, 404, 413, 422, 503, _404="unknown_product"),
+    },
+)
 async def create_deal(body: DealIn, shop: ShopDep, _: Admin) -> dict[str, object]:
     deal = await shop.catalog.create_deal(
         body.product_id,
@@ -39,7 +67,13 @@ async def create_deal(body: DealIn, shop: ShopDep, _: Admin) -> dict[str, object
     return deal_view(deal, time.time(), deal.stock)
 
 
-@router.get("/deals/{deal_id}/stats", response_model=DealStats)
+@router.get(
+    "/deals/{deal_id}/stats",
+    response_model=DealStats,
+    operation_id="dealStats",
+    openapi_extra=SECURED,
+    responses=failures(401, 403, 404, 422, 503, _404="unknown_deal"),
+)
 async def deal_stats(deal_id: DealId, shop: ShopDep, _: Admin) -> dict[str, object]:
     deal: Deal = await known_deal(shop.catalog, deal_id)
     found = await shop.catalog.stats(deal)

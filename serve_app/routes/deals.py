@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from actors.domain.deals import Deal
+from serve_app.contract import failures
 from serve_app.deps import ShopDep
 from serve_app.errors import ApiError
 from serve_app.schemas import DealOut
@@ -42,7 +43,13 @@ async def known_deal(catalog: Catalog, deal_id: str) -> Deal:
     return deal
 
 
-@router.get("", response_model=list[DealOut], summary="Open and upcoming deals")
+@router.get(
+    "",
+    response_model=list[DealOut],
+    summary="Open and upcoming deals",
+    operation_id="listDeals",
+    responses=failures(503),
+)
 async def list_deals(shop: ShopDep) -> list[dict[str, object]]:
     now = time.time()
     deals = await shop.catalog.live_deals(now)
@@ -50,7 +57,12 @@ async def list_deals(shop: ShopDep) -> list[dict[str, object]]:
     return [deal_view(d, now, left) for d, left in zip(deals, remaining, strict=True)]
 
 
-@router.get("/{deal_id}", response_model=DealOut)
+@router.get(
+    "/{deal_id}",
+    response_model=DealOut,
+    operation_id="getDeal",
+    responses=failures(404, 422, 503, _404="unknown_deal"),
+)
 async def get_deal(deal_id: DealId, shop: ShopDep) -> dict[str, object]:
     deal = await known_deal(shop.catalog, deal_id)
     (remaining,) = await shop.catalog.remaining([deal])

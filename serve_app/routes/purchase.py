@@ -19,8 +19,9 @@ from fastapi.responses import JSONResponse, Response
 from actors.domain.deals import MAX_QUANTITY
 from serve_app.auth import authenticate
 from serve_app.bootstrap import Shop
+from serve_app.contract import SECURED, failures, link
 from serve_app.errors import describe, error_body
-from serve_app.schemas import PurchaseIn, PurchaseOut
+from serve_app.schemas import PurchaseIn, PurchaseOut, whole_number
 from serve_app.services.outcomes import REFUSALS, Failure, refused
 from serve_app.services.purchase import (
     DEAL_ID,
@@ -55,7 +56,17 @@ _OPENAPI: dict[str, Any] = {
         "required": True,
         "content": {"application/json": {"schema": PurchaseIn.model_json_schema()}},
     },
-    "security": [{"bearer": []}],
+    **SECURED,
+}
+
+
+_ORDER_LINKS = {
+    name: link(operation, "order_id", "$response.body#/order_id")
+    for name, operation in (
+        ("GetOrder", "getOrder"),
+        ("PayOrder", "payOrder"),
+        ("CancelOrder", "cancelOrder"),
+    )
 }
 
 
@@ -89,8 +100,8 @@ def _quantity(raw: bytes) -> int | str:
         return "the body is not valid JSON"
     if not isinstance(body, dict) or set(body) != {"quantity"}:
         return 'the body must be {"quantity": <integer>} and nothing else'
-    quantity = body["quantity"]
-    if type(quantity) is not int:  # not bool, not float, not "2"
+    quantity = whole_number(body["quantity"])
+    if quantity is None:  # not bool, not 1.5, not "2"
         return "quantity must be an integer"
     if not 1 <= quantity <= MAX_QUANTITY:
         return f"quantity must be between 1 and {MAX_QUANTITY}"
@@ -123,15 +134,27 @@ async def purchase_answer(
     response_model=PurchaseOut,
     summary="Reserve units of a deal; pay within the payment window",
     openapi_extra=_OPENAPI,
+    operation_id="purchase",
     responses={
-        200: {"description": "a repeated Idempotency-Key: the first answer again"},
-        401: {"description": "unauthorized"},
-        404: {"description": "unknown_deal"},
-        409: {"description": "not_started, ended or limit_exceeded"},
-        410: {"description": "sold_out"},
-        422: {"description": "invalid_request"},
-        429: {"description": "rate_limited (Retry-After)"},
-        503: {"description": "unavailable: retry with the same Idempotency-Key"},
+        201: {"description": "reserved", "links": _ORDER_LINKS},
+        200: {
+            "description": "a repeated Idempotency-Key: the first answer again",
+            "model": PurchaseOut,
+            "links": _ORDER_LINKS,
+        },
+        **failures(
+            401,
+            404,
+            409,
+            410,
+            413,
+            422,
+            429,
+            503,
+            _404="unknown_deal",
+            _409="not_started, ended or limit_exceeded",
+            _410="sold_out",
+        ),
     },
 )
 async def purchase(request: Request) -> Response:

@@ -15,13 +15,21 @@ from serve_app.timefmt import iso
 router = APIRouter()
 
 
-@router.get("/api/time", summary="Server time, for countdowns synced to the server")
+@router.get(
+    "/api/time",
+    summary="Server time, for countdowns synced to the server",
+    operation_id="serverTime",
+)
 async def server_time() -> dict[str, object]:
     now = time.time()
     return {"now": iso(now), "epoch_ms": int(now * 1000)}
 
 
-@router.get("/api/config", summary="The settings a buyer's page needs (e.g. the payment window)")
+@router.get(
+    "/api/config",
+    summary="The settings a buyer's page needs (e.g. the payment window)",
+    operation_id="publicConfig",
+)
 async def public_config(shop: ShopDep) -> dict[str, float]:
     settings = shop.settings
     return {
@@ -34,6 +42,17 @@ async def public_config(shop: ShopDep) -> dict[str, float]:
 @router.get(
     "/healthz",
     summary="200 when Redis, MySQL, Kafka and Ray all answer; else 503 naming what is down",
+    operation_id="healthz",
+    responses={
+        503: {
+            "description": "`unavailable`: the same `parts`, the failing ones `{state: down, error}`",
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "required": ["status", "parts", "error"]}
+                }
+            },
+        }
+    },
 )
 async def healthz(shop: ShopDep) -> JSONResponse:
     parts = await check_all(shop.backends)

@@ -210,7 +210,9 @@ async def test_a_shard_killed_for_good_is_made_anew_from_its_checkpoint(
     for n in range(len((await stats(api, admin_token, deal["deal_id"]))["shards"])):
         ray.kill(ray.get_actor(names.stock_shard(deal["deal_id"], n), namespace=names.NAMESPACE))
     statuses = []
-    for attempt in range(10):  # the first call may find the dead handle: 503, then retry
+    # The replica's handle is dead: it makes the call again on a new copy (one slower
+    # answer). A 503 remains possible while Ray still has the dying actor by name.
+    for attempt in range(10):
         response = await purchase(api, deal["deal_id"], buyer, "after")
         statuses.append(response.status_code)
         if response.status_code != 503:

@@ -46,6 +46,9 @@ def test_good_terms_have_no_problems() -> None:
         ({"shards": 65}, "shards"),
         ({"ends_ts": T0}, "ends_at"),
         ({"ends_ts": T0 - 1}, "ends_at"),
+        # outside what MySQL's DATETIME holds (fuzzing sent year 83 and got a 500)
+        ({"starts_ts": -59_000_000_000.0}, "2000-01-01"),
+        ({"ends_ts": 253_402_300_800.0}, "9999-01-01"),
     ],
 )
 def test_bad_terms_are_named(override: dict, fragment: str) -> None:
