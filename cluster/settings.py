@@ -12,11 +12,12 @@ from the port. ``Settings.given`` says which addresses came from the environment
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -48,6 +49,7 @@ ENV_NAMES: dict[str, str] = {
     "FLASHSALE_HAPROXY_STATS_PORT": "haproxy_stats_port",
     "FLASHSALE_HAPROXY_METRICS_PORT": "haproxy_metrics_port",
     "FLASHSALE_STATE_DIR": "state_dir",
+    "FLASHSALE_CDN_BASE_URL": "cdn_base_url",
     "REDIS_URL": "redis_url",
     "MYSQL_DSN": "mysql_dsn",
     "KAFKA_BOOTSTRAP": "kafka_bootstrap",
@@ -55,6 +57,10 @@ ENV_NAMES: dict[str, str] = {
 }
 FIELD_ENV = {field: env for env, field in ENV_NAMES.items()}
 ADDRESS_NAMES = ("REDIS_URL", "MYSQL_DSN", "KAFKA_BOOTSTRAP", "RAY_ADDRESS")
+# FLASHSALE_CDN_BASE_URL: scheme, host (or [IPv6]), optional port and path; no query.
+_BASE_URL = re.compile(
+    r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?"
+)
 
 
 class SettingsError(ValueError):
@@ -115,6 +121,10 @@ class Settings(BaseModel):
 
     # Where the local bring-up keeps its services' data and logs.
     state_dir: str = ".flashsale"
+    # Where browsers fetch the storefront's assets: "" for this server, else a CDN that
+    # serves this server's /static/ paths, e.g. https://cdn.example.com (the page names
+    # {cdn_base_url}/static/<hashed name>). A trailing slash is dropped.
+    cdn_base_url: str = ""
 
     redis_url: str = ""
     mysql_dsn: str = ""
@@ -122,6 +132,16 @@ class Settings(BaseModel):
     ray_address: str = ""
     # Environment names of the addresses that were given rather than derived.
     given: frozenset[str] = frozenset()
+
+    @field_validator("cdn_base_url")
+    @classmethod
+    def _cdn_base(cls, value: str) -> str:
+        # Strict characters: the value is written into the page's HTML and import map.
+        if value and not _BASE_URL.fullmatch(value):
+            raise ValueError(
+                "must be empty or an http(s):// URL without query, e.g. https://cdn.example.com"
+            )
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:

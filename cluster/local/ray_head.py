@@ -194,6 +194,8 @@ def code_version() -> str:
     paths = [root / "pyproject.toml"]
     for package in ("actors", "serve_app", "cluster"):
         paths += sorted((root / package).rglob("*.py"))
+    # The storefront page too: the replicas read it once, at start.
+    paths += sorted(p for p in (root / "serve_app" / "static").iterdir() if p.is_file())
     for path in paths:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())

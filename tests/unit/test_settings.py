@@ -88,3 +88,42 @@ def test_to_env_round_trips() -> None:
     again = Settings.from_env(s.to_env())
     assert again.model_dump(exclude={"given"}) == s.model_dump(exclude={"given"})
     assert again.payment_timeout_s == 60
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ("", ""),
+        ("https://cdn.example.com", "https://cdn.example.com"),
+        ("https://cdn.example.com/", "https://cdn.example.com"),
+        ("http://127.0.0.1:9000/shop/", "http://127.0.0.1:9000/shop"),
+        ("https://[::1]:8443", "https://[::1]:8443"),
+    ],
+)
+def test_the_cdn_base_url_loses_its_trailing_slash(value: str, kept: str) -> None:
+    assert Settings.from_env({**SECRET, "FLASHSALE_CDN_BASE_URL": value}).cdn_base_url == kept
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "cdn.example.com",
+        "ftp://cdn.example.com",
+        "//cdn.example.com",
+        "https://",
+        "/",
+        "https://cdn.example.com/?v=1",
+        "https://cdn.example.com/#top",
+        'https://cdn.example.com/"><script>',
+        "https://cdn.example.com/a b",
+    ],
+)
+def test_a_bad_cdn_base_url_is_named(value: str) -> None:
+    with pytest.raises(SettingsError, match="FLASHSALE_CDN_BASE_URL"):
+        Settings.from_env({**SECRET, "FLASHSALE_CDN_BASE_URL": value})
+
+
+def test_the_cdn_base_url_round_trips_through_the_environment() -> None:
+    s = Settings.from_env({**SECRET, "FLASHSALE_CDN_BASE_URL": "https://cdn.example.com/"})
+    assert s.to_env()["FLASHSALE_CDN_BASE_URL"] == "https://cdn.example.com"
+    assert Settings.from_env(s.to_env()).cdn_base_url == "https://cdn.example.com"
