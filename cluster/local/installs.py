@@ -20,6 +20,8 @@ APT_PACKAGES = {
     "mariadbd": "mariadb-server",
     "mariadb-install-db": "mariadb-server",
     "wrk": "wrk",
+    # the browser tests' Chromium (tests/browser): Playwright cannot download its own here
+    "chromium": "chromium",
 }
 SBIN_DIRS = ("/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin")
 POM = Path(__file__).parent / "maven" / "pom.xml"
