@@ -98,7 +98,8 @@ async def test_the_cli_makes_an_admin_who_can_log_in_and_sell(stack: Settings, a
         ({"surprise": 1}, "surprise"),
         ({"shards": 0}, "shards"),
         ({"shards": 65}, "shards"),
-        ({"shards": 2.0}, "shards"),
+        ({"shards": 2.5}, "shards"),  # 2.0 is a JSON integer (JSON Schema): accepted
+        ({"stock": True}, "stock"),
     ],
 )
 async def test_bad_deals_are_422_and_nothing_is_listed(api, admin_token, change, fragment) -> None:

@@ -41,6 +41,14 @@ async def test_created_then_repeated(api, deal, buyer) -> None:
     assert order.json()["status"] == "reserved" and order.json()["amount_cents"] == 1999
 
 
+async def test_a_whole_float_is_an_integer_as_json_schema_says(api, deal, buyer) -> None:
+    # A JavaScript client may well send 1.0; the OpenAPI's `integer` includes it.
+    response = await purchase(api, deal["deal_id"], buyer, "float", quantity=1.0)
+    assert response.status_code == 201, response.text
+    again = await purchase(api, deal["deal_id"], buyer, "float", quantity=1)
+    assert again.status_code == 200 and again.json() == response.json()
+
+
 async def test_unknown_deal(api, buyer) -> None:
     assert_error(await purchase(api, str(uuid.uuid4()), buyer, "k"), 404, "unknown_deal")
 
