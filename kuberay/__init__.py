@@ -1,0 +1,1 @@
+"""The KubeRay deployment: manifest rendering (render), the migration step (prepare)."""
