@@ -184,6 +184,8 @@ def deploy_config(settings: Settings) -> dict[str, Any]:
         app.setdefault("args", {})["code_version"] = code_version()
         env_vars = app.setdefault("runtime_env", {}).setdefault("env_vars", {})
         env_vars.update(worker_env(settings))
+        for deployment in app.get("deployments", []):
+            deployment["num_replicas"] = settings.serve_replicas
     return config
 
 

@@ -12,10 +12,14 @@ export class ApiError extends Error {
     this.retryAfterS = retryAfterS;
   }
 
-  // What the shop asks to be retried (busy, rate limited), and lost connections: a
-  // purchase is retried with the same Idempotency-Key, so a retry never buys twice.
+  // What the shop asks to be retried (busy, rate limited), lost connections, and
+  // answers that are not the shop's at all (no JSON error): Ray Serve's gateway while
+  // a replica is replaced or the app redeployed (a plain-text 500 from its HAProxy, a
+  // text 404 from its proxy before the routes are back). A purchase is retried with
+  // the same Idempotency-Key, so a retry never buys twice.
   get retriable() {
-    return this.status === 503 || this.status === 429 || this.status === 0;
+    const gateway = this.status >= 400 && this.code === `http_${this.status}`;
+    return this.status === 503 || this.status === 429 || this.status === 0 || gateway;
   }
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,3 +98,91 @@ async def until_nothing_held(
         return (await stats(api, admin_token, deal_id))["held"] == 0
 
     await until(settled, timeout_s, "the deadlines")
+
+
+# What a well-behaved client retries with the same key: "retry" answers, and a gateway's
+# or a connection's failure while a part of the shop is replaced or restarted.
+RETRIED_STATUSES = {502, 503, 504}
+
+
+# Answers that are not the shop's (every one of its errors is JSON) but its gateway's,
+# while replicas are replaced or the app is deployed again: Ray Serve's HAProxy answers
+# its own 502, 503 and 504 as a plain-text 500 (ray/serve/_private/haproxy.py writes
+# that errorfile), and its proxy a text 404 until the routes are back.
+def gateway_failure(response: httpx.Response) -> bool:
+    ours = response.headers.get("content-type", "").startswith("application/json")
+    return response.status_code in RETRIED_STATUSES or (
+        response.status_code in (404, 500) and not ours
+    )
+
+
+class RetryingSale:
+    """Buyers who each buy one unit and pay for it at once, retrying the way the API
+    asks (the same Idempotency-Key, after ``Retry-After``) through whatever a drill
+    does meanwhile. Paying at once keeps every unit sold: what is sold is then exactly
+    what was paid, so a lost or doubled purchase shows in the count.
+
+    A payment that cannot get through before its order's deadline (the whole shop was
+    down longer than the payment window) finds the order cancelled, as it should be:
+    such orders are kept in ``expired``, with when the shop said so, for the drill to
+    check that each deadline had really passed."""
+
+    def __init__(self, settings: Settings, deal_id: str, people: list[Buyer], *, give_up_s: float):
+        self.settings = settings
+        self.deal_id = deal_id
+        self.people = people
+        self.give_up_s = give_up_s
+        self.acknowledged: dict[str, str] = {}  # buyer -> order id of their first 200/201
+        self.paid: set[str] = set()  # order ids
+        self.expired: dict[str, float] = {}  # order id -> when its pay met "order_cancelled"
+        self.retried: Counter[str] = Counter()  # why: a status, or the transport error
+
+    async def _retrying(self, call: Callable[[], Awaitable[httpx.Response]], deadline: float):
+        while True:
+            try:
+                response = await call()
+            except httpx.TransportError as exc:
+                why = type(exc).__name__
+            else:
+                if not gateway_failure(response) or time.monotonic() > deadline:
+                    return response
+                why = str(response.status_code)
+                wait = min(float(response.headers.get("Retry-After", 1)), 1.0)
+            assert time.monotonic() < deadline, f"gave up retrying ({self.retried})"
+            self.retried[why] += 1
+            await asyncio.sleep(wait if why.isdigit() else 0.5)
+
+    async def run(self, in_flight: int = 50) -> None:
+        gate = asyncio.Semaphore(in_flight)
+        async with client(self.settings, timeout_s=30, connections=25) as api:
+
+            async def one(b: Buyer) -> None:
+                deadline = time.monotonic() + self.give_up_s
+                async with gate:
+                    response = await self._retrying(
+                        lambda: purchase(api, self.deal_id, b.token, "k"), deadline
+                    )
+                b.status = response.status_code
+                if response.status_code not in (200, 201):
+                    return
+                b.order = response.json()
+                order = b.order["order_id"]
+                # The same key never names two orders, before or after the fault.
+                assert self.acknowledged.setdefault(b.user_id, order) == order
+                paid = await self._retrying(
+                    lambda: api.post(f"/api/orders/{order}/pay", headers=bearer(b.token)),
+                    deadline,
+                )
+                if paid.status_code == 409 and paid.json()["error"]["code"] == "order_cancelled":
+                    self.expired[order] = time.time()
+                    return
+                assert paid.status_code == 200, paid.text
+                self.paid.add(order)
+
+            await asyncio.gather(*(one(b) for b in self.people))
+
+    async def under_way(self, purchases: int, timeout_s: float = 60) -> None:
+        async def selling() -> bool:
+            return len(self.acknowledged) >= purchases
+
+        await until(selling, timeout_s, f"{purchases} purchases")
