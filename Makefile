@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up down status test unit lint venv admin bench audit
+.PHONY: up down status test unit lint venv admin bench audit kuberay-check
 
 venv:
 	@cluster/local/bootstrap.sh
@@ -39,3 +39,8 @@ bench: up
 # Check invariants I1-I5 for every deal across shards, Redis and MySQL (exit 1 on a FAIL)
 audit: venv
 	@$(PY) -m ops.cli audit $(AUDIT_ARGS)
+
+# The KubeRay manifests against a real control plane: etcd, kube-apiserver and the KubeRay
+# operator built from Go modules (kuberay/controlplane/), on loopback; stops what it starts.
+kuberay-check: venv
+	$(PY) -m kuberay.control_plane_check
