@@ -5,10 +5,11 @@ to the session's settings afterwards. The package runs last (pyproject's testpat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -28,6 +29,21 @@ def drill(stack: Settings) -> Iterator[Settings]:
     local_stack.up(changed)
     yield changed
     local_stack.up(stack)
+
+
+@contextlib.asynccontextmanager
+async def payment_window(drill: Settings, seconds: float) -> AsyncIterator[Settings]:
+    """The stack with this payment window for one drill (redeployed only when it differs
+    from the drill's), as an operator sets FLASHSALE_PAYMENT_TIMEOUT_S."""
+    if seconds == drill.payment_timeout_s:
+        yield drill
+        return
+    changed = drill.model_copy(update={"payment_timeout_s": float(seconds)})
+    await asyncio.to_thread(local_stack.up, changed)
+    try:
+        yield changed
+    finally:
+        await asyncio.to_thread(local_stack.up, drill)
 
 
 async def audit(settings: Settings, deal_id: str, wait_s: float = 90) -> str:
