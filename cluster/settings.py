@@ -47,6 +47,10 @@ ENV_NAMES: dict[str, str] = {
     "FLASHSALE_KAFKA_CONTROLLER_PORT": "kafka_controller_port",
     "FLASHSALE_RAY_PORT": "ray_port",
     "FLASHSALE_DASHBOARD_PORT": "dashboard_port",
+    "FLASHSALE_RAY_CLIENT_PORT": "ray_client_port",
+    "FLASHSALE_RAY_AGENT_PORT": "ray_agent_port",
+    "FLASHSALE_SERVE_FALLBACK_PORT": "serve_fallback_port",
+    "FLASHSALE_SERVE_REPLICA_PORT": "serve_replica_port",
     "FLASHSALE_HAPROXY_STATS_PORT": "haproxy_stats_port",
     "FLASHSALE_HAPROXY_METRICS_PORT": "haproxy_metrics_port",
     "FLASHSALE_STATE_DIR": "state_dir",
@@ -119,6 +123,15 @@ class Settings(BaseModel):
     kafka_controller_port: Port = 9093
     ray_port: Port = 6379
     dashboard_port: Port = 8265
+    # Ray's and Serve's own fixed ports (their defaults), settings so that a second Ray
+    # cluster can run beside ours on one machine (the fencing drill, an upgrade's two
+    # clusters): Ray client server, dashboard agent, Serve's fallback proxy, and the
+    # first of the 1,000 ports Serve's replicas listen on behind HAProxy (their gRPC
+    # ports start 10,000 above).
+    ray_client_port: Port = 10001
+    ray_agent_port: Port = 52365
+    serve_fallback_port: Port = 8500
+    serve_replica_port: int = Field(30000, ge=1024, le=54000)
     haproxy_stats_port: Port = 8404
     haproxy_metrics_port: Port = 9101
 
@@ -207,6 +220,9 @@ _LOCAL_PORTS = (
     "kafka_controller_port",
     "ray_port",
     "dashboard_port",
+    "ray_client_port",
+    "ray_agent_port",
+    "serve_fallback_port",
     "haproxy_stats_port",
     "haproxy_metrics_port",
     "http_port",

@@ -160,3 +160,25 @@ def run(argv: Sequence[str], *, env: dict[str, str] | None = None, timeout_s: fl
             f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-4000:]}"
         )
     return result.stdout
+
+
+def descendants(pids: set[int]) -> set[int]:
+    """Every living process below ``pids`` in the process tree (not ``pids`` themselves)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The parent is field 4 of /proc/<pid>/stat; the name (field 2) may hold spaces.
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = list(pids)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found and child not in pids:
+                found.add(child)
+                todo.append(child)
+    return found

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -22,6 +23,7 @@ import yaml
 from cluster import names
 from cluster.local.procs import (
     BringUpError,
+    descendants,
     log,
     pids_matching,
     port_open,
@@ -89,6 +91,8 @@ class RayHead(LocalService):
                 "RAY_SERVE_HAPROXY_STATS_PORT": str(self.settings.haproxy_stats_port),
                 "RAY_SERVE_HAPROXY_METRICS_PORT": str(self.settings.haproxy_metrics_port),
                 "RAY_USAGE_STATS_ENABLED": "0",
+                "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(self.settings.serve_fallback_port),
+                **serve_replica_ports(self.settings.serve_replica_port),
                 # Serve's per-request ingress metrics have HAProxy send a syslog line per
                 # request to the HAProxyManager actor, which parses it in Python: ~50 µs
                 # of CPU per request (0.17 of a core at 3,300 req/s), on the cores that
@@ -128,6 +132,8 @@ class RayHead(LocalService):
                         "--include-dashboard=true",
                         "--dashboard-host=127.0.0.1",
                         f"--dashboard-port={self.settings.dashboard_port}",
+                        f"--ray-client-server-port={self.settings.ray_client_port}",
+                        f"--dashboard-agent-listen-port={self.settings.ray_agent_port}",
                         f"--temp-dir={temp}",
                         # Every actor and replica asks for 0 CPUs; these slots are for
                         # tasks only. Two cores are shared by everything on this box.
@@ -149,6 +155,21 @@ class RayHead(LocalService):
         (Path(self.settings.state_dir) / "serve" / "deployed.yaml").unlink(missing_ok=True)
         return was_running
 
+    def kill_cluster(self) -> None:
+        """SIGKILL every process of this Ray cluster, as a lost machine would, and leave
+        any other Ray cluster on this machine alone (``ray stop`` stops them all).
+
+        Ray's own processes name this cluster's temp dir on their command lines; its
+        workers (renamed ``ray::...``) and Serve's HAProxy are their descendants.
+        """
+        roots = set(pids_matching(f"{self.temp_dir}/")) | set(
+            pids_matching(f"--port={self.settings.ray_client_port} --mode=proxy")
+        )
+        for pid in sorted(roots | descendants(roots), reverse=True):
+            terminate(pid, timeout_s=10, sig=signal.SIGKILL)
+        (Path(self.settings.state_dir) / "serve" / "deployed.yaml").unlink(missing_ok=True)
+        log(f"killed ray cluster at port {self.settings.ray_port}")
+
     def stop_stale_haproxy(self) -> None:
         for pid in pids_matching(str(self.haproxy_dir)):
             terminate(pid, timeout_s=10)
@@ -168,6 +189,15 @@ def socket_safe_dir(settings: Settings, name: str, max_len: int) -> Path:
         own.parent.mkdir(parents=True, exist_ok=True)
         own.symlink_to(short)  # logs are still found under the state directory
     return short
+
+
+def serve_replica_ports(first: int) -> dict[str, str]:
+    return {
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(first),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(first + 1000),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(first + 10000),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(first + 11000),
+    }
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -233,7 +263,10 @@ def retire_detached_actors(settings: Settings) -> None:
         "from ray.util.state import list_actors\n"
         f"ray.init(address={settings.ray_address!r}, namespace={names.NAMESPACE!r},"
         " logging_level='error', log_to_driver=False)\n"
-        f"for a in list_actors(filters=[('ray_namespace', '=', {names.NAMESPACE!r}),"
+        # The address again: with a second Ray cluster on the machine, the state API
+        # would not guess which one is meant.
+        f"for a in list_actors(address={settings.ray_address!r},"
+        f" filters=[('ray_namespace', '=', {names.NAMESPACE!r}),"
         " ('state', '=', 'ALIVE')], limit=10000):\n"
         "    if a.name:\n"
         "        ray.kill(ray.get_actor(a.name))\n"
