@@ -7,8 +7,9 @@ PYTEST_ARGS ?=
 venv:
 	@cluster/local/bootstrap.sh
 
+# make up NODES=3: a Ray head and two worker nodes on this machine (FLASHSALE_RAY_NODES).
 up: venv
-	@$(PY) -m cluster.local up
+	@$(if $(NODES),FLASHSALE_RAY_NODES=$(NODES) )$(PY) -m cluster.local up
 
 down: venv
 	@$(PY) -m cluster.local down

@@ -50,6 +50,7 @@ def shard_handle(
         namespace=namespace,
         lifetime="detached",
         get_if_exists=True,
+        resources=names.WORKER_SLIVER,
     ).remote(settings, deal, shard, RaySiblings(deal.deal_id, namespace))
 
 
@@ -174,7 +175,11 @@ def _singleton(actor: Any, name: str, settings: Settings) -> Any:
     """The detached actor of that name in flashsale's namespace, made if it does not
     exist yet: every ingress replica asks, the first one makes it."""
     return actor.options(
-        name=name, namespace=names.NAMESPACE, lifetime="detached", get_if_exists=True
+        name=name,
+        namespace=names.NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+        resources=names.WORKER_SLIVER,
     ).remote(settings)
 
 

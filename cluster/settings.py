@@ -32,6 +32,7 @@ ENV_NAMES: dict[str, str] = {
     "FLASHSALE_JWT_TTL_S": "jwt_ttl_s",
     "FLASHSALE_HTTP_PORT": "http_port",
     "FLASHSALE_SERVE_REPLICAS": "serve_replicas",
+    "FLASHSALE_RAY_NODES": "ray_nodes",
     "FLASHSALE_MAX_BODY_BYTES": "max_body_bytes",
     "FLASHSALE_CALL_TIMEOUT_S": "call_timeout_s",
     "FLASHSALE_BATCH_MAX": "batch_max",
@@ -97,6 +98,9 @@ class Settings(BaseModel):
     http_port: Port = 8000
     # Storefront replicas `make up` deploys (a RayService sets its own in serveConfigV2).
     serve_replicas: int = Field(1, ge=1, le=64)
+    # Ray nodes `make up` runs on this machine: the head, and worker nodes beside it
+    # (`make up NODES=3`), where the replicas and actors then live.
+    ray_nodes: int = Field(1, ge=1, le=8)
     max_body_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)
     # Upper bound on any single call to Redis, MySQL, Kafka or an actor.
     call_timeout_s: float = Field(2.0, gt=0, le=60)

@@ -9,6 +9,7 @@ import sys
 from cluster.local import stack
 from cluster.local.env import env_file, load_settings
 from cluster.local.procs import BringUpError
+from cluster.local.ray_workers import placement
 from cluster.settings import SettingsError
 
 
@@ -41,8 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             stack.down(settings)
         elif args.command == "status":
-            for name, state in stack.status(settings).items():
+            report = stack.status(settings)
+            for name, state in report.items():
                 print(f"{name:6} {state}")
+            if report["ray"] == "up":
+                print(placement(settings))
         elif args.command == "start":
             stack.local_service(settings, args.service).start()
         elif args.command == "stop":

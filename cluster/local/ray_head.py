@@ -138,6 +138,13 @@ class RayHead(LocalService):
                         # Every actor and replica asks for 0 CPUs; these slots are for
                         # tasks only. Two cores are shared by everything on this box.
                         "--num-cpus=4",
+                        # Alone, the head hosts the replicas and actors; with worker
+                        # nodes it keeps only Ray's and Serve's own (cluster/names.py).
+                        *(
+                            [f"--resources={json.dumps({names.WORKER_RESOURCE: 10_000})}"]
+                            if self.settings.ray_nodes == 1
+                            else []
+                        ),
                         "--object-store-memory=500000000",
                         "--disable-usage-stats",
                     ],

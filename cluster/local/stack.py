@@ -16,6 +16,7 @@ from cluster.local.kafka import KafkaBroker, ensure_topics
 from cluster.local.mariadb import MariaDB
 from cluster.local.procs import log
 from cluster.local.ray_head import RayHead, deploy_serve, wait_healthy
+from cluster.local.ray_workers import worker_nodes
 from cluster.local.redis_server import RedisServer
 from cluster.local.service import LocalService
 from cluster.migrate import apply_migrations
@@ -54,6 +55,9 @@ def up(settings: Settings) -> dict[str, object]:
     apply_migrations(settings)
     asyncio.run(ensure_topics(settings))
     head = RayHead(settings)
+    if "RAY_ADDRESS" not in settings.given:
+        for node in worker_nodes(settings):
+            node.start()
     deploy_serve(settings, head)
     health = wait_healthy(settings)
     write_env_file(settings)

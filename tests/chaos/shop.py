@@ -181,6 +181,17 @@ class RetryingSale:
 
             await asyncio.gather(*(one(b) for b in self.people))
 
+    def assert_sold_exactly(self, stock: int) -> None:
+        """The stock went to paid orders, each buyer's key named one order, and every
+        acknowledged order is paid or was cancelled after its deadline had passed."""
+        statuses = {b.status for b in self.people}
+        assert statuses <= {200, 201, 410}, statuses
+        assert len(self.paid) == stock, (len(self.paid), stock)
+        assert set(self.acknowledged.values()) == self.paid | set(self.expired)
+        by_order = {b.order["order_id"]: b for b in self.people if b.order is not None}
+        for order, told_at in self.expired.items():
+            assert by_order[order].pay_by <= told_at, f"{order} cancelled before its deadline"
+
     async def under_way(self, purchases: int, timeout_s: float = 60) -> None:
         async def selling() -> bool:
             return len(self.acknowledged) >= purchases

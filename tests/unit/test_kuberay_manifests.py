@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from cluster import names
 from cluster.settings import ENV_NAMES, Settings
 from kuberay import new_secrets, render
 
@@ -58,7 +59,7 @@ def test_serve_config_v2_is_the_repo_serve_config_with_the_cluster_changes_only(
     (deployment,) = app["deployments"]
     assert "num_replicas" not in deployment
     assert deployment["autoscaling_config"]["min_replicas"] >= 2
-    assert deployment["ray_actor_options"]["resources"] == {render.SLOT: 1}
+    assert deployment["ray_actor_options"]["resources"] == {render.SLOT: 1, **names.WORKER_SLIVER}
 
 
 def test_the_head_runs_no_cpu_work_and_replicas_ask_for_worker_slots() -> None:

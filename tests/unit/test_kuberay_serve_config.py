@@ -16,6 +16,7 @@ import yaml
 from ray.serve.config import AutoscalingConfig
 from ray.serve.schema import ServeDeploySchema
 
+from cluster import names
 from kuberay import render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +63,7 @@ def test_serve_config_v2_is_a_valid_serve_deploy_config() -> None:
     autoscaling = AutoscalingConfig.model_validate(deployment.autoscaling_config)
     assert unknown_keys(AutoscalingConfig, deployment.autoscaling_config) == []
     assert 2 <= autoscaling.min_replicas <= autoscaling.max_replicas
-    assert deployment.ray_actor_options.resources == {render.SLOT: 1}
+    assert deployment.ray_actor_options.resources == {render.SLOT: 1, **names.WORKER_SLIVER}
 
 
 def _deployment(config: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,110 @@
+"""A Ray worker node lost mid-sale: the stack on three Ray nodes (the head and two
+workers, ``make up NODES=3``), the node that holds the deal's shard SIGKILLed (its
+raylet and everything under it) while buyers who retry with their key keep buying.
+The shard and whatever else lived there come back on the surviving worker from their
+checkpoints, purchases resume, and the audit is clean."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from cluster import names
+from cluster.clients import ray_connect
+from cluster.local import stack as local_stack
+from cluster.local.ray_workers import RayWorkerNode
+from cluster.settings import Settings
+from tests.chaos.conftest import audit
+from tests.chaos.shop import RetryingSale, buyers, until
+from tests.e2e.api_client import bearer, create_deal, stats
+
+STOCK = 300
+
+
+def _restart(old: Settings, new: Settings) -> None:
+    import ray
+
+    ray.shutdown()  # this process is a driver of the cluster about to be replaced
+    local_stack.down(old)
+    local_stack.up(new)
+    ray_connect(new)
+
+
+@pytest.fixture(scope="module")
+def three_nodes(drill: Settings) -> Iterator[Settings]:
+    # A fresh head: one that ran alone offers the worker resource itself.
+    changed = drill.model_copy(update={"ray_nodes": 3, "serve_replicas": 2})
+    _restart(drill, changed)
+    yield changed
+    _restart(changed, drill)
+
+
+def node_of(actor_name: str, settings: Settings) -> int | None:
+    """The node index (0 head, n worker n) of a live actor, None while it is not alive."""
+    import ray
+    from ray.util.state import list_actors
+
+    found = list_actors(
+        address=settings.ray_address,
+        filters=[("name", "=", actor_name), ("state", "=", "ALIVE")],
+        limit=10,
+    )
+    if not found:
+        return None
+    agent = {n["NodeID"]: n["DashboardAgentListenPort"] for n in ray.nodes()}
+    return agent[found[0]["node_id"]] - settings.ray_agent_port
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.usefixtures("ray_driver")
+async def test_a_worker_node_killed_mid_sale_loses_nothing(
+    three_nodes: Settings, api: httpx.AsyncClient, admin_token: str
+) -> None:
+    deal = await create_deal(api, admin_token, stock=STOCK, limit=1)
+    shard = names.stock_shard(deal["deal_id"], 0)
+    sale = RetryingSale(three_nodes, deal["deal_id"], buyers(three_nodes, 450), give_up_s=300)
+    selling = asyncio.create_task(sale.run())
+    await sale.under_way(60)
+    home = await asyncio.to_thread(node_of, shard, three_nodes)
+    assert home is not None and home >= 1, f"premise: the shard lives on a worker ({home})"
+    before_kill = dict(sale.acknowledged)
+
+    killed_at = time.monotonic()
+    await asyncio.to_thread(RayWorkerNode(three_nodes, home).kill)
+
+    async def moved() -> bool:
+        now = await asyncio.to_thread(node_of, shard, three_nodes)
+        return now is not None and now != home
+
+    await until(moved, 240, "the shard to come back on another node")
+    moved_s = time.monotonic() - killed_at
+    selling_again = len(sale.acknowledged)
+
+    async def resumed() -> bool:
+        return len(sale.acknowledged) > selling_again or selling.done()
+
+    await until(resumed, 120, "purchases to resume")
+    resumed_s = time.monotonic() - killed_at
+    await selling
+    print(
+        f"\nworker node {home} SIGKILLed with {len(before_kill)} purchases acknowledged; "
+        f"the shard alive on node {await asyncio.to_thread(node_of, shard, three_nodes)} "
+        f"{moved_s:.1f} s later, purchases acknowledged again {resumed_s:.1f} s after the "
+        f"kill; buyers retried {dict(sale.retried)}; {len(sale.expired)} orders could not "
+        f"be paid before their {three_nodes.payment_timeout_s:.0f} s deadline and were "
+        "cancelled, their units sold again"
+    )
+    sale.assert_sold_exactly(STOCK)
+    figures = await stats(api, admin_token, deal["deal_id"])
+    assert (figures["sold"], figures["held"], figures["available"]) == (STOCK, 0, 0), figures
+    for b in sale.people:
+        if b.user_id in before_kill:
+            order = before_kill[b.user_id]
+            seen = await api.get(f"/api/orders/{order}", headers=bearer(b.token))
+            want = "cancelled" if order in sale.expired else "paid"
+            assert seen.status_code == 200 and seen.json()["status"] == want, seen.text
+    await audit(three_nodes, deal["deal_id"])
