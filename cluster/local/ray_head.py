@@ -38,6 +38,8 @@ SERVE_CONFIG = Path(__file__).resolve().parent.parent / "serve_config.yaml"
 # Ray puts unix sockets under its temp dir (paths must stay under 107 bytes), and Ray's
 # HAProxy puts its admin socket two levels under its own dir (HAProxy: 97 bytes at most).
 _MAX_TEMP_DIR_LEN = 40
+# What a node that hosts flashsale's replicas and actors offers (each asks 0.001).
+WORKER_RESOURCES = json.dumps({names.WORKER_RESOURCE: 10_000})
 _MAX_HAPROXY_DIR_LEN = 26
 
 
@@ -141,7 +143,7 @@ class RayHead(LocalService):
                         # Alone, the head hosts the replicas and actors; with worker
                         # nodes it keeps only Ray's and Serve's own (cluster/names.py).
                         *(
-                            [f"--resources={json.dumps({names.WORKER_RESOURCE: 10_000})}"]
+                            [f"--resources={WORKER_RESOURCES}"]
                             if self.settings.ray_nodes == 1
                             else []
                         ),

@@ -9,19 +9,17 @@ start nodes the same way (``ray.cluster_utils.Cluster``).
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
 
 from cluster import names
 from cluster.local.procs import descendants, log, pids_matching, run, terminate, wait_until
-from cluster.local.ray_head import RayHead, ray_bin
+from cluster.local.ray_head import WORKER_RESOURCES, RayHead, ray_bin
 from cluster.settings import Settings
 
 # Each worker is a whole node here; its CPUs only size Ray's task slots (actors ask 0).
 _WORKER_CPUS = 2
-WORKER_RESOURCES = json.dumps({names.WORKER_RESOURCE: 10_000})
 
 
 class RayWorkerNode:
