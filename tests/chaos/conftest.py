@@ -61,3 +61,12 @@ async def audit(settings: Settings, deal_id: str, wait_s: float = 90) -> str:
     for name in ("I1", "I2", "I3", "I4", "I5"):
         assert f"{name} ok (1 deals)" in done.stdout, done.stdout
     return done.stdout
+
+
+# Drills that replace Ray or the whole stack go last, so that what they leave behind (a
+# consumer group that waits out its dead members, fresh actors) meets no other drill.
+_STACK_REPLACED = ("test_node_killed.py", "test_restart_mid_sale.py", "test_rival_cluster.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name in _STACK_REPLACED)

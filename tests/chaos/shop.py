@@ -192,6 +192,20 @@ class RetryingSale:
         for order, told_at in self.expired.items():
             assert by_order[order].pay_by <= told_at, f"{order} cancelled before its deadline"
 
+    async def assert_settled(
+        self, api: httpx.AsyncClient, admin_token: str, before_fault: dict[str, str]
+    ) -> None:
+        """All of the deal's stock sold and none held; each order acknowledged before
+        the fault reads as paid, or cancelled if its payment met its deadline."""
+        figures = await stats(api, admin_token, self.deal_id)
+        stock = figures["stock"]
+        assert (figures["sold"], figures["held"], figures["available"]) == (stock, 0, 0), figures
+        tokens = {b.user_id: b.token for b in self.people}
+        for user_id, order in before_fault.items():
+            seen = await api.get(f"/api/orders/{order}", headers=bearer(tokens[user_id]))
+            want = "cancelled" if order in self.expired else "paid"
+            assert seen.status_code == 200 and seen.json()["status"] == want, seen.text
+
     async def under_way(self, purchases: int, timeout_s: float = 60) -> None:
         async def selling() -> bool:
             return len(self.acknowledged) >= purchases

@@ -137,7 +137,7 @@ async def test_the_sink_killed_between_its_commits_replays_and_changes_nothing(
             rows = await asyncio.to_thread(mysql_rows, drill, deal["deal_id"])
             return held and len(rows) > 0
 
-        await until(written_and_held, 60, "a batch written to MySQL with its offsets held")
+        await until(written_and_held, 120, "a batch written to MySQL with its offsets held")
         before = await asyncio.to_thread(mysql_rows, drill, deal["deal_id"])
         ray.kill(sink, no_restart=False)  # MySQL has the batch; Kafka's offsets do not
     finally:
