@@ -13,6 +13,7 @@ import json
 import shutil
 import signal
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -160,7 +161,20 @@ class RayHead(LocalService):
         if was_running:
             run([ray_bin("ray"), "stop", "--force"], timeout_s=120)
             log("stopped ray")
-        self.stop_stale_haproxy()
+        # Serve's HAProxyManager can start HAProxy again while `ray stop` is still
+        # killing it (seen once in CI: the HTTP port held after stop): until the ports
+        # are free, stop what our HAProxy dir names again.
+        ports = (
+            self.settings.http_port,
+            self.settings.haproxy_stats_port,
+            self.settings.haproxy_metrics_port,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            self.stop_stale_haproxy()
+            if not any(port_open("127.0.0.1", p) for p in ports) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         (Path(self.settings.state_dir) / "serve" / "deployed.yaml").unlink(missing_ok=True)
         return was_running
 
