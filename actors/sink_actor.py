@@ -41,9 +41,12 @@ class OrderSink:
         self._settings = settings
         watch_breakers(settings, "sink", (KAFKA, MYSQL))
         self._written = 0
-        # The fault drills' hook: hold each written batch before its offsets commit.
+        # The fault drills' hook: hold a written batch of one deal before its offsets
+        # commit. Only that deal's: other drills' late events (deadline cancels) must
+        # not be the batch that sits in the gate.
         self._release = asyncio.Event()
         self._release.set()
+        self._hold_deal: str | None = None
         self._held = 0
         self._supervisor = Supervisor("sink", _STEP_S, _MAX_BACKOFF_S)
         self._task = asyncio.get_running_loop().create_task(
@@ -72,18 +75,21 @@ class OrderSink:
 
             yield step
 
-    async def _gate(self) -> None:
-        if not self._release.is_set():
-            self._held += 1
-            await self._release.wait()
+    async def _gate(self, batch: list[dict[str, Any]]) -> None:
+        if self._release.is_set() or not any(e["deal_id"] == self._hold_deal for e in batch):
+            return
+        self._held += 1
+        await self._release.wait()
 
-    async def hold_offsets(self, hold: bool) -> None:
-        """For fault drills: hold (True) every written batch before its offset commit,
-        so that a kill lands between the two; False lets them go."""
-        if hold:
-            self._release.clear()
-        else:
+    async def hold_offsets(self, deal_id: str | None) -> None:
+        """For fault drills: hold every written batch that carries an event of
+        ``deal_id`` before its offset commit, so that a kill lands between the two;
+        None lets them go."""
+        self._hold_deal = deal_id
+        if deal_id is None:
             self._release.set()
+        else:
+            self._release.clear()
 
     async def stats(self) -> dict[str, Any]:
         return {

@@ -20,10 +20,10 @@ class OrderSinkLoop:
         store: OrderStore,
         max_records: int = 500,
         wait_ms: int = 200,
-        between_commits: Callable[[], Awaitable[None]] | None = None,
+        between_commits: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
     ) -> None:
-        """``between_commits``: awaited after MySQL committed a batch and before its
-        offsets are; the fault drills hold the sink there to kill it."""
+        """``between_commits``: awaited with the batch after MySQL committed it and
+        before its offsets are; the fault drills hold the sink there to kill it."""
         self._source = source
         self._store = store
         self._max = max_records
@@ -39,7 +39,7 @@ class OrderSinkLoop:
         if batch:
             await self._store.apply(batch)  # raises while MySQL is away: stays pending
             if self._between_commits is not None:
-                await self._between_commits()
+                await self._between_commits(batch)
         await self._source.commit()
         self._pending = None
         return len(batch)

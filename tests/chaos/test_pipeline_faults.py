@@ -126,7 +126,7 @@ async def test_the_sink_killed_between_its_commits_replays_and_changes_nothing(
 ) -> None:
     sink = sink_handle(drill)
     deal = await create_deal(api, admin_token, stock=50, limit=1)
-    await sink.hold_offsets.remote(True)
+    await sink.hold_offsets.remote(deal["deal_id"])
     try:
         people = buyers(drill, 50)
         await buy_all(drill, deal["deal_id"], people, in_flight=25)
@@ -142,7 +142,7 @@ async def test_the_sink_killed_between_its_commits_replays_and_changes_nothing(
         ray.kill(sink, no_restart=False)  # MySQL has the batch; Kafka's offsets do not
     finally:
         # A kill resets the hold; this only matters if the test failed before it.
-        await sink.hold_offsets.remote(False)
+        await sink.hold_offsets.remote(None)
 
     await audit(drill, deal["deal_id"])
     after = await asyncio.to_thread(mysql_rows, drill, deal["deal_id"])

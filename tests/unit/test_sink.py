@@ -83,12 +83,12 @@ async def test_a_batch_refused_twice_is_still_the_same_batch() -> None:
 async def test_the_hook_runs_after_apply_and_before_commit() -> None:
     log: list[tuple] = []
 
-    async def between_commits() -> None:
-        log.append(("hook",))
+    async def between_commits(batch: list[dict]) -> None:
+        log.append(("hook", tuple(e["order_id"] for e in batch)))
 
     loop, _, _ = sink_of(events("o1"), log=log, between_commits=between_commits)
     assert await loop.step() == 1
-    assert log == [("fetch", 500, 200), ("apply", ("o1",)), ("hook",), ("commit",)]
+    assert log == [("fetch", 500, 200), ("apply", ("o1",)), ("hook", ("o1",)), ("commit",)]
 
 
 async def test_a_failure_before_the_commit_writes_the_batch_again() -> None:
@@ -96,7 +96,7 @@ async def test_a_failure_before_the_commit_writes_the_batch_again() -> None:
     # but its offsets are not, so it is written again (the store's writes are idempotent).
     failures = {"hook": 1}
 
-    async def between_commits() -> None:
+    async def between_commits(batch: list[dict]) -> None:
         if failures["hook"]:
             failures["hook"] -= 1
             raise RuntimeError("killed between the commits (fake)")
@@ -119,7 +119,7 @@ async def test_a_failure_before_the_commit_writes_the_batch_again() -> None:
 async def test_an_empty_fetch_commits_and_returns_zero() -> None:
     hooked: list[str] = []
 
-    async def between_commits() -> None:
+    async def between_commits(batch: list[dict]) -> None:
         hooked.append("hook")
 
     loop, source, _ = sink_of(between_commits=between_commits)
