@@ -1,11 +1,16 @@
--- wrk script: each request a purchase by one of the pre-minted buyers, each with a key
--- of its own. Tokens come from the file in FLASHSALE_BENCH_TOKENS (one per line: the
--- benchmark mints them with the stack's secret, as a shop's identity provider would).
+-- wrk script for every bench run. With FLASHSALE_BENCH_PATH set, each request is a
+-- purchase by one of the pre-minted buyers (tokens in FLASHSALE_BENCH_TOKENS, one per
+-- line: the benchmark mints them with the stack's secret, as a shop's identity provider
+-- would), each with a key of its own; without it, wrk's own GET of the URL. Either way
+-- it prints the statuses seen and the latency quantiles, which bench/wrk.py merges
+-- across the one-second slices of a run.
 local path = os.getenv("FLASHSALE_BENCH_PATH")
 local run = os.getenv("FLASHSALE_BENCH_RUN") or "r"
 local tokens = {}
-for line in io.lines(os.getenv("FLASHSALE_BENCH_TOKENS")) do
-  tokens[#tokens + 1] = line
+if path then
+  for line in io.lines(os.getenv("FLASHSALE_BENCH_TOKENS")) do
+    tokens[#tokens + 1] = line
+  end
 end
 
 local threads = {}
@@ -19,17 +24,19 @@ end
 
 local counter = 0
 -- Per-status counters are plain globals: wrk copies numbers, not tables, between threads.
-local CODES = {200, 201, 401, 404, 405, 409, 410, 413, 422, 429, 500, 503}
+local CODES = {200, 201, 304, 400, 401, 404, 405, 409, 410, 413, 422, 429, 500, 502, 503, 504}
 
-function request()
-  counter = counter + 1
-  local token = tokens[(counter * 7919 + id * 104729) % #tokens + 1]
-  local headers = {
-    ["Authorization"] = "Bearer " .. token,
-    ["Idempotency-Key"] = run .. "-" .. id .. "-" .. counter,
-    ["Content-Type"] = "application/json",
-  }
-  return wrk.format("POST", path, headers, '{"quantity":1}')
+if path then
+  function request()
+    counter = counter + 1
+    local token = tokens[(counter * 7919 + id * 104729) % #tokens + 1]
+    local headers = {
+      ["Authorization"] = "Bearer " .. token,
+      ["Idempotency-Key"] = run .. "-" .. id .. "-" .. counter,
+      ["Content-Type"] = "application/json",
+    }
+    return wrk.format("POST", path, headers, '{"quantity":1}')
+  end
 end
 
 function response(status, headers, body)
@@ -49,4 +56,14 @@ function done(summary, latency, requests)
     end
   end
   io.write("STATUSES " .. table.concat(parts, ",") .. "\n")
+  -- Latency (µs) at every half percent, then the tail: enough to merge slices.
+  local q = {}
+  for i = 1, 199 do
+    q[#q + 1] = latency:percentile(i / 2)
+  end
+  for _, p in ipairs({99.5, 99.9, 99.99}) do
+    q[#q + 1] = latency:percentile(p)
+  end
+  io.write("QUANTILES " .. table.concat(q, ",") .. "\n")
+  io.write("COUNTS " .. summary.requests .. " " .. summary.duration .. "\n")
 end

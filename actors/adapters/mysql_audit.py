@@ -51,3 +51,11 @@ class MysqlAuditReader:
             OrderRow(o, u, int(q), s, _ts(pb) or 0.0, _ts(pa), _ts(ca))
             for o, u, q, s, pb, pa, ca in rows
         ]
+
+
+def count_orders(conn: Any, deal_id: str) -> int:
+    """The deal's rows in ``orders``, on a blocking (pymysql, autocommit) connection: the
+    benchmark's once-a-second look at how far MySQL trails the shards."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM orders WHERE deal_id = %s", (deal_id,))
+        return int(cur.fetchone()[0])

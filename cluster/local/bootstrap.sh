@@ -22,7 +22,7 @@ stamp=.venv/.flashsale-installed
 want=$(sha256sum pyproject.toml | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[flashsale] installing Python dependencies into .venv"
-  if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e '.[test]'; } >.venv/install.log 2>&1; then
+  if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e '.[test,bench]'; } >.venv/install.log 2>&1; then
     tail -n 40 .venv/install.log >&2
     exit 1
   fi
