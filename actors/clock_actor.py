@@ -15,13 +15,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import ray
+from ray.util import metrics
 
 from actors.adapters.breakers import REDIS
 from actors.adapters.clock import SystemClock
 from actors.adapters.redis_deals import RedisDeals
 from actors.adapters.redis_timers import RedisTimers
 from actors.gateway import ShardGateway
-from actors.observability import breaker_summary, watch_breakers
+from actors.observability import breaker_summary, export_gauge, watch_breakers
 from actors.services.deal_lifecycle import DealLifecycle, TimerActions
 from actors.services.timer_loop import TimerLoop
 from actors.supervise import Step, Supervisor
@@ -46,7 +47,26 @@ class DealClock:
             preheat_lead_s=settings.preheat_lead_s,
             payment_timeout_s=settings.payment_timeout_s,
         )
-        self._loop = TimerLoop(timers, TimerActions(lifecycle, deals, shards))
+        lateness = metrics.Histogram(
+            "flashsale_timer_lateness_s",
+            description="Seconds after its time that each due timer was found by the clock.",
+            boundaries=[0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+        )
+        self._loop = TimerLoop(
+            timers, TimerActions(lifecycle, deals, shards), lateness=lateness.observe
+        )
+
+        async def pending() -> dict[tuple[str, ...], float]:
+            return {(): await timers.pending()}
+
+        self._gauges = [
+            export_gauge(
+                "flashsale_timers_pending",
+                "Timers waiting in Redis: unpaid orders' deadlines, preheats, retirements.",
+                (),
+                pending,
+            )
+        ]
         self._supervisor = Supervisor("clock", _IDLE_S, _MAX_BACKOFF_S)
         self._task = asyncio.get_running_loop().create_task(
             self._supervisor.run(self._session, keep_session=True)

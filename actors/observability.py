@@ -1,4 +1,5 @@
-"""What a process tells the Ray dashboard and Prometheus about its circuit breakers.
+"""What a process tells the Ray dashboard and Prometheus: its circuit breakers, and
+gauges read from its own state (``export_gauge``).
 
 Each flashsale process (a Serve replica, a shard, the publisher, the sink, the clock)
 calls ``watch_breakers`` once as it starts: it sets the breakers' thresholds from the
@@ -9,8 +10,11 @@ settings and exports, as Ray metrics, each breaker's state (0 closed, 1 half ope
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ray.util import metrics
@@ -69,3 +73,34 @@ def watch_breakers(settings: Settings, process: str, dependencies: tuple[str, ..
             time.sleep(_REFRESH_S)
 
     threading.Thread(target=refresh, name="breaker-gauges", daemon=True).start()
+
+
+# What a process reads from its own state for a gauge: tag values (in ``tag_keys``
+# order) -> value. A tag set that disappears from one read to the next stops being set
+# and Ray drops it within two export intervals (a retired deal's series ends).
+GaugeRead = Callable[[], Awaitable[dict[tuple[str, ...], float]]]
+
+
+def export_gauge(
+    name: str, description: str, tag_keys: tuple[str, ...], read: GaugeRead
+) -> asyncio.Task[None]:
+    """Set the gauge ``name`` from ``read`` every few seconds, on this actor's loop.
+
+    A gauge is read, not pushed from the hot path: a shard's counts change on every
+    purchase, and setting a Ray metric there would cost each buyer; a read every
+    ``_REFRESH_S`` costs nothing per purchase. A failed read (Redis away) skips a
+    round: the breaker already says why."""
+    gauge = metrics.Gauge(name, description=description, tag_keys=tag_keys)
+
+    async def refresh() -> None:
+        while True:
+            try:
+                for tags, value in (await read()).items():
+                    gauge.set(value, tags=dict(zip(tag_keys, tags, strict=True)))
+            except Exception:
+                logging.getLogger("flashsale.metrics").debug(
+                    "reading %s failed", name, exc_info=True
+                )
+            await asyncio.sleep(_REFRESH_S)
+
+    return asyncio.get_running_loop().create_task(refresh())

@@ -24,7 +24,7 @@ import ray
 from actors.adapters.breakers import KAFKA, REDIS
 from actors.adapters.kafka_publisher import KafkaEventPublisher
 from actors.adapters.redis_outbox import RedisOutbox
-from actors.observability import breaker_summary, watch_breakers
+from actors.observability import breaker_summary, export_gauge, watch_breakers
 from actors.services.relay import OutboxRelay
 from actors.supervise import Step, Supervisor
 from cluster.clients import kafka_producer, redis_client
@@ -49,6 +49,20 @@ class OrderPublisher:
         self._sent = 0
         self._held_until = 0.0  # time.monotonic(); no drain round before it
         self._supervisor = Supervisor("publisher", _ROUND_S, _MAX_BACKOFF_S)
+        self._gauges = [
+            export_gauge(
+                "flashsale_outbox_depth",
+                "Order events in a deal's outbox, not yet acknowledged by Kafka.",
+                ("deal",),
+                self._depths,
+            ),
+            export_gauge(
+                "flashsale_relay_lag_s",
+                "Age of the oldest order event still waiting in any outbox (0: caught up).",
+                (),
+                self._lag,
+            ),
+        ]
         self._task = asyncio.get_running_loop().create_task(
             self._supervisor.run(self._session, keep_session=False)
         )
@@ -67,6 +81,13 @@ class OrderPublisher:
                 return False  # one round per _ROUND_S, however much it carried
 
             yield drain
+
+    async def _depths(self) -> dict[tuple[str, ...], float]:
+        return {(deal,): depth for deal, (depth, _) in (await self._outbox.backlog()).items()}
+
+    async def _lag(self) -> dict[tuple[str, ...], float]:
+        oldest = [t for _, t in (await self._outbox.backlog()).values() if t is not None]
+        return {(): max(0.0, time.time() - min(oldest)) if oldest else 0.0}
 
     async def hold(self, seconds: float) -> float:
         """Hold the relay for ``seconds`` from now (0 releases it at once); returns the

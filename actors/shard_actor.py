@@ -18,7 +18,7 @@ from actors.adapters.clock import SystemClock, new_order_id
 from actors.adapters.redis_checkpoint import RedisCheckpointStore
 from actors.domain.deals import Deal
 from actors.domain.orders import Counts, Outcome, Reservation, ReserveRequest, ReserveResult
-from actors.observability import breaker_summary, watch_breakers
+from actors.observability import breaker_summary, export_gauge, watch_breakers
 from actors.ports import Siblings
 from actors.services.shard import ShardService
 from cluster.clients import redis_client
@@ -35,6 +35,7 @@ class StockShard:
         self._siblings = siblings
         self._service: ShardService | None = None
         self._starting = asyncio.Lock()
+        self._units_gauge: asyncio.Task[None] | None = None
         watch_breakers(settings, "shard", (REDIS,))
         tune_gc()  # a shard answers purchases too: its pauses are theirs
 
@@ -55,7 +56,23 @@ class StockShard:
                     )
                     await service.start()
                     self._service = service
+                    self._units_gauge = export_gauge(
+                        "flashsale_shard_units",
+                        "A stock shard's units by state (available, held, sold).",
+                        ("deal", "shard", "state"),
+                        self._units,
+                    )
         return self._service
+
+    async def _units(self) -> dict[tuple[str, ...], float]:
+        assert self._service is not None
+        counts = self._service.counts()
+        deal, shard = self._deal.deal_id, str(self._shard)
+        return {
+            (deal, shard, "available"): counts.available,
+            (deal, shard, "held"): counts.held,
+            (deal, shard, "sold"): counts.sold,
+        }
 
     async def reserve_many(
         self, requests: list[ReserveRequest], payment_timeout_s: float | None = None

@@ -10,6 +10,7 @@ return.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +20,7 @@ import ray
 from actors.adapters.breakers import KAFKA, MYSQL
 from actors.adapters.kafka_source import KafkaEventSource
 from actors.adapters.mysql_store import MysqlOrderStore
-from actors.observability import breaker_summary, watch_breakers
+from actors.observability import breaker_summary, export_gauge, watch_breakers
 from actors.services.sink import OrderSinkLoop
 from actors.supervise import Step, Supervisor
 from cluster.clients import kafka_consumer, mysql_pool
@@ -33,6 +34,8 @@ _MAX_RECORDS = 500
 # commits) a second under a burst, not one per handful of events. A row trails its
 # event by at most this much more.
 _STEP_S = 0.1
+# When an order last changed, for the lag: its creation, payment or cancellation.
+_CHANGE_FIELDS = ("created_at", "paid_at", "cancelled_at")
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
@@ -48,6 +51,23 @@ class OrderSink:
         self._release.set()
         self._hold_deal: str | None = None
         self._held = 0
+        self._source: KafkaEventSource | None = None
+        self._behind_s = 0.0  # the last written batch's oldest change, seconds before it
+        self._gauges = [
+            export_gauge(
+                "flashsale_sink_lag_events",
+                "Order events in Kafka the sink has not fetched yet.",
+                (),
+                self._lag_events,
+            ),
+            export_gauge(
+                "flashsale_sink_lag_s",
+                "Seconds from an order's last change to its row in MySQL, for the oldest"
+                " event of the last batch written (0 when caught up).",
+                (),
+                self._lag_s,
+            ),
+        ]
         self._supervisor = Supervisor("sink", _STEP_S, _MAX_BACKOFF_S)
         self._task = asyncio.get_running_loop().create_task(
             self._supervisor.run(self._session, keep_session=True)
@@ -64,18 +84,25 @@ class OrderSink:
                 lambda: mysql_pool(self._settings), timeout_s=self._settings.call_timeout_s * 2.5
             ) as store,
         ):
+            self._source = source
             loop = OrderSinkLoop(
-                source, store, max_records=_MAX_RECORDS, between_commits=self._gate
+                source, store, max_records=_MAX_RECORDS, between_commits=self._written_batch
             )
 
             async def step() -> bool:
                 written = await loop.step()
                 self._written += written
+                if not written:
+                    self._behind_s = 0.0
                 return written >= _MAX_RECORDS  # a full batch: more is waiting
 
             yield step
 
-    async def _gate(self, batch: list[dict[str, Any]]) -> None:
+    async def _written_batch(self, batch: list[dict[str, Any]]) -> None:
+        """MySQL has the batch (its offsets are not committed yet): note how far behind
+        the orders it is, then the drills' gate."""
+        changed = min(max(e[f] or 0.0 for f in _CHANGE_FIELDS) for e in batch)
+        self._behind_s = max(0.0, time.time() - changed)
         if self._release.is_set() or not any(e["deal_id"] == self._hold_deal for e in batch):
             return
         self._held += 1
@@ -90,6 +117,12 @@ class OrderSink:
             self._release.set()
         else:
             self._release.clear()
+
+    async def _lag_events(self) -> dict[tuple[str, ...], float]:
+        return {(): self._source.lag() if self._source is not None else 0}
+
+    async def _lag_s(self) -> dict[tuple[str, ...], float]:
+        return {(): self._behind_s}
 
     async def stats(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,7 @@ from actors.services.deal_lifecycle import DealLifecycle
 from cluster.settings import Settings
 from serve_app.auth import TokenVerifier
 from serve_app.backends import Backends
+from serve_app.metrics import PurchaseMetrics
 from serve_app.payments import SimulatedPayments
 from serve_app.rate_limits import RateLimits
 from serve_app.services.accounts import Accounts
@@ -58,12 +59,14 @@ def build_shop(settings: Settings, backends: Backends) -> Shop:
         shards_per_deal=settings.shards_per_deal,
         preheat_lead_s=settings.preheat_lead_s,
     )
+    metrics = PurchaseMetrics()
     purchases = PurchaseService(
         catalog,
         lifecycle,
-        Purchaser(shards, settings),
+        Purchaser(shards, settings, metrics),
         SoldOutBoard(deals),
         RateLimits(settings),
+        metrics,
     )
     return Shop(
         settings=settings,

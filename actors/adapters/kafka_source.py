@@ -27,11 +27,14 @@ class KafkaEventSource(KafkaClientLifecycle):
         super().__init__(consumer, timeout_s)
         self._consumer = consumer
         self.skipped = 0
+        self._next: dict[Any, int] = {}  # partition -> offset after the last record fetched
 
     async def fetch(self, max_records: int, wait_ms: int) -> list[dict[str, Any]]:
         batches = await self._consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
         events = []
-        for records in batches.values():
+        for partition, records in batches.items():
+            if records:
+                self._next[partition] = records[-1].offset + 1
             for record in records:
                 try:
                     event = json.loads(record.value)
@@ -51,6 +54,17 @@ class KafkaEventSource(KafkaClientLifecycle):
                     continue
                 events.append(event)
         return events
+
+    def lag(self) -> int:
+        """Events in Kafka that this consumer has not fetched yet, over the partitions
+        it has fetched from (the broker's high watermark of each, as of its last fetch
+        response, less the offset after the last record fetched)."""
+        waiting = 0
+        for partition, after in self._next.items():
+            high = self._consumer.highwater(partition)
+            if high is not None:
+                waiting += max(0, high - after)
+        return waiting
 
     async def commit(self) -> None:
         async with asyncio.timeout(self._timeout_s):

@@ -29,6 +29,25 @@ class RedisOutbox:
             lengths = await pipe.execute()
         return [d for d, n in zip(registered, lengths, strict=True) if n]
 
+    async def backlog(self) -> dict[str, tuple[int, float | None]]:
+        """Every registered deal's outbox: (events waiting, when the oldest was written,
+        epoch seconds, or None when empty). A stream id starts with its entry's
+        millisecond time, so the age needs no field of its own."""
+        registered = sorted(d.decode() for d in await self._redis.smembers(self._registry))
+        if not registered:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for deal_id in registered:
+                pipe.xlen(keys.outbox(deal_id))
+                pipe.xrange(keys.outbox(deal_id), "-", "+", count=1)
+            replies = await pipe.execute()
+        backlog = {}
+        for i, deal_id in enumerate(registered):
+            depth, head = replies[2 * i], replies[2 * i + 1]
+            oldest = int(head[0][0].split(b"-")[0]) / 1000 if head else None
+            backlog[deal_id] = (int(depth), oldest)
+        return backlog
+
     async def read(self, deal_id: str, limit: int) -> list[OutboxEntry]:
         # Acknowledged entries are deleted, so the stream's head is the oldest unsent one.
         rows = await self._redis.xrange(keys.outbox(deal_id), "-", "+", count=limit)

@@ -27,6 +27,10 @@ class RedisTimers:
         )
         return [(member.decode(), float(score)) for member, score in rows]
 
+    async def pending(self) -> int:
+        """Timers waiting: deadlines of unpaid orders, preheats and retirements."""
+        return int(await self._redis.zcard(self._key))
+
     async def done(self, member: str) -> None:
         await self._redis.zrem(self._key, member)
 

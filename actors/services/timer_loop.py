@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from actors.domain.orders import Accepted, Refusal
 from actors.domain.timers import Kind, Timer
@@ -26,9 +26,17 @@ MAX_BACKOFF_S = 30.0
 
 class TimerLoop:
     def __init__(
-        self, timers: Timers, actions: ClockActions, batch: int = 500, concurrency: int = 16
+        self,
+        timers: Timers,
+        actions: ClockActions,
+        batch: int = 500,
+        concurrency: int = 16,
+        lateness: Callable[[float], None] = lambda seconds: None,
     ) -> None:
+        """``lateness``: told, for each timer found due, how many seconds after its
+        time (the clock's metric: a sweep that falls behind shows there first)."""
         self._timers = timers
+        self._lateness = lateness
         self._actions = actions
         self._batch = batch
         # Timers fire concurrently, but not all at once: each holds a Redis connection.
@@ -44,7 +52,8 @@ class TimerLoop:
         kept the clock and the shards busy for minutes after a big sale."""
         expiries: dict[tuple[str, int], list[tuple[str, Timer]]] = defaultdict(list)
         jobs = []
-        for member, _ in await self._timers.due(now, self._batch):
+        for member, when in await self._timers.due(now, self._batch):
+            self._lateness(now - when)
             try:
                 timer = Timer.decode(member)
             except ValueError:

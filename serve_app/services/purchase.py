@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 import time
 
-from ray.serve import metrics
-
 from actors.domain.deals import Deal, shard_for_user
 from actors.domain.orders import Accepted, Refusal, ReserveRequest, ReserveResult
 from actors.ports import Shards, ShardUnavailable
 from actors.services.deal_lifecycle import DealLifecycle
 from cluster.settings import Settings
 from serve_app.batcher import CallBatcher
+from serve_app.metrics import NO_DEAL, PurchaseMetrics
 from serve_app.rate_limits import RateLimits
 from serve_app.services.catalog import Catalog
 from serve_app.services.outcomes import Failure, Problem, refused
@@ -46,17 +45,11 @@ class Purchaser:
     """One replica's purchases: one actor call per shard carries every purchase that
     arrived while that shard's previous calls were out (serve_app/batcher.py)."""
 
-    def __init__(self, shards: Shards, settings: Settings) -> None:
+    def __init__(self, shards: Shards, settings: Settings, metrics: PurchaseMetrics) -> None:
         self._shards = shards
         self._settings = settings
+        self._metrics = metrics
         self._batchers: dict[tuple[str, int], CallBatcher[ReserveRequest, ReserveResult]] = {}
-        # What the batching does under load, on the Ray dashboard's metrics (Serve adds
-        # the deployment and replica tags). One observation per actor call, not per buyer.
-        self._batch_sizes = metrics.Histogram(
-            "flashsale_purchase_batch_size",
-            description="Purchases carried by one actor call from a replica to a stock shard.",
-            boundaries=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
-        )
 
     async def reserve(self, deal: Deal, request: ReserveRequest) -> ReserveResult:
         shard = shard_for_user(request.user_id, deal.shards)
@@ -73,8 +66,11 @@ class Purchaser:
     async def _send(
         self, deal: Deal, shard: int, requests: list[ReserveRequest]
     ) -> list[ReserveResult]:
-        self._batch_sizes.observe(len(requests))
-        return await self._shards.reserve(deal, shard, requests)
+        started = time.perf_counter()
+        try:
+            return await self._shards.reserve(deal, shard, requests)
+        finally:
+            self._metrics.shard_call(len(requests), time.perf_counter() - started)
 
 
 class PurchaseService:
@@ -85,7 +81,9 @@ class PurchaseService:
         purchaser: Purchaser,
         sold_out: SoldOutBoard,
         rate_limits: RateLimits,
+        metrics: PurchaseMetrics,
     ) -> None:
+        self._metrics = metrics
         self._catalog = catalog
         self._lifecycle = lifecycle
         self._purchaser = purchaser
@@ -93,6 +91,20 @@ class PurchaseService:
         self._rate_limits = rate_limits
 
     async def purchase(
+        self, user_id: str, deal_id: str, key: str, quantity: int
+    ) -> Reserved | Failure:
+        started = time.perf_counter()
+        answer = await self._purchase(user_id, deal_id, key, quantity)
+        if isinstance(answer, Reserved):
+            outcome, deal = ("replayed" if answer.replayed else "reserved"), deal_id
+        else:
+            # Past these two the deal was found in the catalogue: a bounded label.
+            known = answer.problem not in (Problem.RATE_LIMITED, Problem.UNKNOWN_DEAL)
+            outcome, deal = answer.problem.value, deal_id if known else NO_DEAL
+        self._metrics.answered(outcome, deal, time.perf_counter() - started)
+        return answer
+
+    async def _purchase(
         self, user_id: str, deal_id: str, key: str, quantity: int
     ) -> Reserved | Failure:
         retry_after = await self._rate_limits.admit(user_id)

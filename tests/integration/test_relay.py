@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 import redis.asyncio as aioredis
@@ -77,16 +78,19 @@ async def test_every_event_reaches_kafka_in_order_and_leaves_the_outbox(
     registry = f"test:outboxes:{suffix()}"
     order_ids = await sell(redis, deal_id, registry)
     assert await redis.sismember(registry, deal_id)  # the shard registered its outbox
+    outbox = RedisOutbox(redis, registry)
+    # What the relay's gauges read: the depth, and when the oldest event was written.
+    ((depth, oldest),) = (await outbox.backlog()).values()
+    assert depth == 10 and oldest is not None and 0 <= time.time() - oldest < 60
     producer = kafka_producer(stack)
     await producer.start()
     try:
-        relay = OutboxRelay(
-            RedisOutbox(redis, registry), KafkaEventPublisher(producer, kafka_topic), batch=4
-        )
+        relay = OutboxRelay(outbox, KafkaEventPublisher(producer, kafka_topic), batch=4)
         assert await relay.drain_once() == 10  # 6 created, 2 paid, 2 cancelled
         assert await relay.drain_once() == 0
     finally:
         await producer.stop()
+    assert await outbox.backlog() == {deal_id: (0, None)}
     assert await redis.xlen(keys.outbox(deal_id)) == 0
     events = await consume(stack, kafka_topic, 10)
     assert len(events) == 10

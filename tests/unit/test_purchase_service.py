@@ -136,6 +136,23 @@ class FakeRecords:
         return None
 
 
+class FakeMetrics:
+    """What PurchaseMetrics would export: (outcome, deal) per answer, batch sizes per
+    shard call."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[str, str]] = []
+        self.batches: list[int] = []
+
+    def answered(self, outcome: str, deal: str, seconds: float) -> None:
+        assert seconds >= 0
+        self.answers.append((outcome, deal))
+
+    def shard_call(self, batch_size: int, seconds: float) -> None:
+        assert seconds >= 0
+        self.batches.append(batch_size)
+
+
 @dataclass
 class Shop:
     purchases: PurchaseService
@@ -145,6 +162,7 @@ class Shop:
     cache: FakeDealCache
     records: FakeRecords
     log: list[tuple[str, str]]
+    metrics: FakeMetrics
 
     def reserves(self) -> int:
         return len(self.shards.calls)
@@ -175,10 +193,16 @@ def shop(*deals: Deal, per_user_rate: float = 10.0) -> Shop:
     )
     answers = FakeAnswers()
     board = SoldOutBoard(answers, ttl_s=60.0)
+    metrics = FakeMetrics()
     purchases = PurchaseService(
-        catalog, lifecycle, Purchaser(shards, settings), board, RateLimits(settings)
+        catalog,
+        lifecycle,
+        Purchaser(shards, settings, metrics),  # type: ignore[arg-type]
+        board,
+        RateLimits(settings),
+        metrics,  # type: ignore[arg-type]
     )
-    return Shop(purchases, shards, answers, board, cache, records, log)
+    return Shop(purchases, shards, answers, board, cache, records, log, metrics)
 
 
 def accepted(order_id: str, user_id: str, key: str, replayed: bool = False) -> ReserveResult:
@@ -360,3 +384,22 @@ async def test_the_shards_other_refusals_become_failures_of_the_same_name() -> N
     assert await s.purchases.purchase("u1", "d-1", "k1", 2) == Failure(Problem.LIMIT_EXCEEDED)
     assert await s.purchases.purchase("u1", "d-1", "k1", 1) == Failure(Problem.KEY_REUSED)
     assert s.reserves() == 2
+
+
+# -- what the metrics are told -------------------------------------------------------------
+
+
+async def test_every_answer_is_counted_by_outcome_and_only_known_deals_are_named() -> None:
+    s = shop(deal_of("d-1", stock=10, per_user_limit=2), per_user_rate=3)
+    s.shards.script = [accepted("o-1", "u1", "k1"), accepted("o-1", "u1", "k1", replayed=True)]
+    await s.purchases.purchase("u1", "d-1", "k1", 1)
+    await s.purchases.purchase("u1", "d-1", "k1", 1)
+    await s.purchases.purchase("u1", "made-up-id", "k2", 1)
+    await s.purchases.purchase("u1", "d-1", "k3", 1)  # over the rate
+    assert s.metrics.answers == [
+        ("reserved", "d-1"),
+        ("replayed", "d-1"),
+        ("unknown_deal", "-"),  # a caller's invented id never becomes a label
+        ("rate_limited", "-"),
+    ]
+    assert s.metrics.batches == [1, 1]  # one observation per shard call

@@ -144,3 +144,14 @@ async def test_a_shard_away_puts_back_all_its_deadlines() -> None:
     assert t.set == {f"expire|d|0|o{n}": 6 for n in range(3)}
     assert await loop.tick(6) == 3
     assert t.set == {}
+
+
+async def test_each_due_timer_reports_how_late_it_was_found() -> None:
+    t, a = FakeTimers(), FakeActions()
+    await t.schedule(timers.preheat("d"), 10)
+    await t.schedule(timers.expire("d", 1, "o"), 12)
+    await t.schedule(timers.expire("d", 1, "later"), 99)
+    late: list[float] = []
+    loop = TimerLoop(t, a, lateness=late.append)
+    await loop.tick(15)
+    assert sorted(late) == [3.0, 5.0]  # not the one not yet due
