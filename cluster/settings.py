@@ -54,15 +54,23 @@ ENV_NAMES: dict[str, str] = {
     "FLASHSALE_SERVE_REPLICA_PORT": "serve_replica_port",
     "FLASHSALE_HAPROXY_STATS_PORT": "haproxy_stats_port",
     "FLASHSALE_HAPROXY_METRICS_PORT": "haproxy_metrics_port",
+    "FLASHSALE_PROMETHEUS_PORT": "prometheus_port",
     "FLASHSALE_STATE_DIR": "state_dir",
     "FLASHSALE_CDN_BASE_URL": "cdn_base_url",
     "REDIS_URL": "redis_url",
     "MYSQL_DSN": "mysql_dsn",
     "KAFKA_BOOTSTRAP": "kafka_bootstrap",
     "RAY_ADDRESS": "ray_address",
+    "PROMETHEUS_URL": "prometheus_url",
 }
 FIELD_ENV = {field: env for env, field in ENV_NAMES.items()}
-ADDRESS_NAMES = ("REDIS_URL", "MYSQL_DSN", "KAFKA_BOOTSTRAP", "RAY_ADDRESS")
+ADDRESS_NAMES = (
+    "REDIS_URL",
+    "MYSQL_DSN",
+    "KAFKA_BOOTSTRAP",
+    "RAY_ADDRESS",
+    "PROMETHEUS_URL",
+)
 # FLASHSALE_CDN_BASE_URL: scheme, host (or [IPv6]), optional port and path; no query.
 _BASE_URL = re.compile(
     r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?"
@@ -138,6 +146,9 @@ class Settings(BaseModel):
     serve_replica_port: int = Field(30000, ge=1024, le=54000)
     haproxy_stats_port: Port = 8404
     haproxy_metrics_port: Port = 9101
+    # Prometheus, which keeps Ray's metrics and HAProxy's (cluster/local/prometheus.py)
+    # and which the Ray dashboard's metric charts query.
+    prometheus_port: Port = 9090
 
     # Where the local bring-up keeps its services' data and logs.
     state_dir: str = ".flashsale"
@@ -150,6 +161,7 @@ class Settings(BaseModel):
     mysql_dsn: str = ""
     kafka_bootstrap: str = ""
     ray_address: str = ""
+    prometheus_url: str = ""
     # Environment names of the addresses that were given rather than derived.
     given: frozenset[str] = frozenset()
 
@@ -170,12 +182,15 @@ class Settings(BaseModel):
             "mysql_dsn": f"mysql://flashsale:flashsale@127.0.0.1:{self.mysql_port}/flashsale",
             "kafka_bootstrap": f"127.0.0.1:{self.kafka_port}",
             "ray_address": f"127.0.0.1:{self.ray_port}",
+            "prometheus_url": f"http://127.0.0.1:{self.prometheus_port}",
         }
         for field, value in derived.items():
             if not getattr(self, field):
                 object.__setattr__(self, field, value)
         if urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+        if urlsplit(self.prometheus_url).scheme not in ("http", "https"):
+            raise ValueError("PROMETHEUS_URL must be an http:// or https:// URL")
         self.mysql()  # raises on a malformed DSN
         ports = [getattr(self, f) for f in _LOCAL_PORTS]
         if len(set(ports)) != len(ports):
@@ -229,6 +244,7 @@ _LOCAL_PORTS = (
     "serve_fallback_port",
     "haproxy_stats_port",
     "haproxy_metrics_port",
+    "prometheus_port",
     "http_port",
 )
 

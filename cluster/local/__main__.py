@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  storefront and API: http://127.0.0.1:{port}/\n"
                 f"  OpenAPI docs:       http://127.0.0.1:{port}/docs\n"
                 f"  Ray dashboard:      http://127.0.0.1:{settings.dashboard_port}/\n"
+                f"  Prometheus:         {settings.prometheus_url}/\n"
                 f"  settings for tools: source {env_file(settings)}"
             )
         elif args.command == "down":
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             report = stack.status(settings)
             for name, state in report.items():
-                print(f"{name:6} {state}")
+                print(f"{name:10} {state}")
             if report["ray"] == "up":
                 print(placement(settings))
         elif args.command == "start":

@@ -1,8 +1,8 @@
 """Install what the local stack needs, only when it is missing.
 
-Debian packages for Redis, MariaDB and wrk; the Kafka broker's jars from Maven Central
-through the small pom next to this file. Each check is a file test, so a warm machine
-pays nothing.
+Debian packages for Redis, MariaDB, Prometheus and wrk; the Kafka broker's jars from
+Maven Central through the small pom next to this file. Each check is a file test, so a
+warm machine pays nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ APT_PACKAGES = {
     "mariadbd": "mariadb-server",
     "mariadb-install-db": "mariadb-server",
     "wrk": "wrk",
+    # /usr/bin/prometheus; its postinst would start the system-wide one on 9090, which
+    # the policy-rc.d below forbids (we run our own, cluster/local/prometheus.py)
+    "prometheus": "prometheus",
     # the browser tests' Chromium (tests/browser): Playwright cannot download its own here
     "chromium": "chromium",
 }

@@ -58,6 +58,11 @@ class RayHead(LocalService):
         return socket_safe_dir(self.settings, "ray", _MAX_TEMP_DIR_LEN)
 
     @property
+    def temp_dir_path(self) -> Path:
+        """Where ``temp_dir`` is, without making it (for config that only names it)."""
+        return socket_safe_path(self.settings, "ray", _MAX_TEMP_DIR_LEN)
+
+    @property
     def haproxy_dir(self) -> Path:
         return socket_safe_dir(self.settings, "haproxy", _MAX_HAPROXY_DIR_LEN)
 
@@ -94,6 +99,10 @@ class RayHead(LocalService):
                 "RAY_SERVE_HAPROXY_STATS_PORT": str(self.settings.haproxy_stats_port),
                 "RAY_SERVE_HAPROXY_METRICS_PORT": str(self.settings.haproxy_metrics_port),
                 "RAY_USAGE_STATS_ENABLED": "0",
+                # The dashboard's metric charts query this Prometheus (Ray's default is
+                # localhost:9090, which need not be ours). Only the head's dashboard
+                # reads it; worker nodes get the same env and ignore it.
+                "RAY_PROMETHEUS_HOST": self.settings.prometheus_url,
                 "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(self.settings.serve_fallback_port),
                 **serve_replica_ports(self.settings.serve_replica_port),
                 # Serve's per-request ingress metrics have HAProxy send a syslog line per
@@ -198,20 +207,26 @@ class RayHead(LocalService):
             terminate(pid, timeout_s=10)
 
 
-def socket_safe_dir(settings: Settings, name: str, max_len: int) -> Path:
-    """``<state>/<name>``, or a short directory under /tmp linked from there when the
-    state path is too long for the unix sockets that will live below it."""
+def socket_safe_path(settings: Settings, name: str, max_len: int) -> Path:
+    """``<state>/<name>``, or a short directory under /tmp when the state path is too
+    long for the unix sockets that will live below it. Makes nothing."""
     own = (Path(settings.state_dir) / name).resolve()
     if len(str(own)) <= max_len:
-        own.mkdir(parents=True, exist_ok=True)
         return own
     digest = hashlib.sha256(str(own).encode()).hexdigest()[:8]
-    short = Path(f"/tmp/fs-{name}-{digest}")
-    short.mkdir(parents=True, exist_ok=True)
-    if not own.exists() and not own.is_symlink():
+    return Path(f"/tmp/fs-{name}-{digest}")
+
+
+def socket_safe_dir(settings: Settings, name: str, max_len: int) -> Path:
+    """``socket_safe_path``, made; when that is the short one under /tmp, it is linked
+    from ``<state>/<name>``."""
+    own = (Path(settings.state_dir) / name).resolve()
+    path = socket_safe_path(settings, name, max_len)
+    path.mkdir(parents=True, exist_ok=True)
+    if path != own and not own.exists() and not own.is_symlink():
         own.parent.mkdir(parents=True, exist_ok=True)
-        own.symlink_to(short)  # logs are still found under the state directory
-    return short
+        own.symlink_to(path)  # logs are still found under the state directory
+    return path
 
 
 def serve_replica_ports(first: int) -> dict[str, str]:

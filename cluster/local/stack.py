@@ -1,7 +1,8 @@
 """The whole local stack: which services to run here, in what order, and their state.
 
 A service whose address is given in the environment (``REDIS_URL``, ``MYSQL_DSN``,
-``KAFKA_BOOTSTRAP``, ``RAY_ADDRESS``) is used as it is and never started or stopped here.
+``KAFKA_BOOTSTRAP``, ``RAY_ADDRESS``, ``PROMETHEUS_URL``) is used as it is and never
+started or stopped here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from cluster.local.installs import ensure_apt_packages
 from cluster.local.kafka import KafkaBroker, ensure_topics
 from cluster.local.mariadb import MariaDB
 from cluster.local.procs import log
+from cluster.local.prometheus import PrometheusServer
 from cluster.local.ray_head import RayHead, deploy_serve, wait_healthy
 from cluster.local.ray_workers import worker_nodes
 from cluster.local.redis_server import RedisServer
@@ -27,6 +29,9 @@ SERVICES: dict[str, tuple[str, type[LocalService]]] = {
     "mysql": ("MYSQL_DSN", MariaDB),
     "kafka": ("KAFKA_BOOTSTRAP", KafkaBroker),
     "ray": ("RAY_ADDRESS", RayHead),
+    # After Ray, so that `down` stops it first and it records no storm of dead targets;
+    # before Ray would do too: until Ray writes its SD file, Prometheus scrapes no node.
+    "prometheus": ("PROMETHEUS_URL", PrometheusServer),
 }
 
 
@@ -48,7 +53,7 @@ def up(settings: Settings) -> dict[str, object]:
     state = Path(settings.state_dir)
     state.mkdir(parents=True, exist_ok=True)
     services = local_services(settings)
-    if any(isinstance(s, (RedisServer, MariaDB)) for s in services):
+    if any(isinstance(s, (RedisServer, MariaDB, PrometheusServer)) for s in services):
         ensure_apt_packages()
     for service in services:
         service.start()

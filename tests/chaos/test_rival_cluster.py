@@ -47,8 +47,9 @@ def rival(drill: Settings) -> Iterator[Settings]:
             **RIVAL_PORTS,
             "ray_address": f"127.0.0.1:{RIVAL_PORTS['ray_port']}",
             "state_dir": str(Path(drill.state_dir) / "rival"),
-            # Our data services, as the new cluster of an upgrade uses the old one's.
-            "given": drill.given | {"REDIS_URL", "MYSQL_DSN", "KAFKA_BOOTSTRAP"},
+            # Our data services (and Prometheus), as the new cluster of an upgrade uses
+            # the old one's.
+            "given": drill.given | {"REDIS_URL", "MYSQL_DSN", "KAFKA_BOOTSTRAP", "PROMETHEUS_URL"},
         }
     )
     yield settings
