@@ -55,6 +55,7 @@ ENV_NAMES: dict[str, str] = {
     "FLASHSALE_HAPROXY_STATS_PORT": "haproxy_stats_port",
     "FLASHSALE_HAPROXY_METRICS_PORT": "haproxy_metrics_port",
     "FLASHSALE_PROMETHEUS_PORT": "prometheus_port",
+    "FLASHSALE_GCS_REDIS_PORT": "gcs_redis_port",
     "FLASHSALE_STATE_DIR": "state_dir",
     "FLASHSALE_CDN_BASE_URL": "cdn_base_url",
     "REDIS_URL": "redis_url",
@@ -62,6 +63,7 @@ ENV_NAMES: dict[str, str] = {
     "KAFKA_BOOTSTRAP": "kafka_bootstrap",
     "RAY_ADDRESS": "ray_address",
     "PROMETHEUS_URL": "prometheus_url",
+    "RAY_REDIS_ADDRESS": "gcs_redis_address",
 }
 FIELD_ENV = {field: env for env, field in ENV_NAMES.items()}
 ADDRESS_NAMES = (
@@ -70,6 +72,7 @@ ADDRESS_NAMES = (
     "KAFKA_BOOTSTRAP",
     "RAY_ADDRESS",
     "PROMETHEUS_URL",
+    "RAY_REDIS_ADDRESS",
 )
 # FLASHSALE_CDN_BASE_URL: scheme, host (or [IPv6]), optional port and path; no query.
 _BASE_URL = re.compile(
@@ -149,6 +152,9 @@ class Settings(BaseModel):
     # Prometheus, which keeps Ray's metrics and HAProxy's (cluster/local/prometheus.py)
     # and which the Ray dashboard's metric charts query.
     prometheus_port: Port = 9090
+    # Ray's GCS keeps its tables in a Redis of its own (GCS fault tolerance: a killed
+    # GCS restarts from them), never the shop's, which the drills stop and hang.
+    gcs_redis_port: Port = 6391
 
     # Where the local bring-up keeps its services' data and logs.
     state_dir: str = ".flashsale"
@@ -162,6 +168,8 @@ class Settings(BaseModel):
     kafka_bootstrap: str = ""
     ray_address: str = ""
     prometheus_url: str = ""
+    # host:port of the GCS's Redis (Ray's own variable, as KubeRay sets it on the head).
+    gcs_redis_address: str = ""
     # Environment names of the addresses that were given rather than derived.
     given: frozenset[str] = frozenset()
 
@@ -183,6 +191,7 @@ class Settings(BaseModel):
             "kafka_bootstrap": f"127.0.0.1:{self.kafka_port}",
             "ray_address": f"127.0.0.1:{self.ray_port}",
             "prometheus_url": f"http://127.0.0.1:{self.prometheus_port}",
+            "gcs_redis_address": f"127.0.0.1:{self.gcs_redis_port}",
         }
         for field, value in derived.items():
             if not getattr(self, field):
@@ -191,6 +200,8 @@ class Settings(BaseModel):
             raise ValueError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
         if urlsplit(self.prometheus_url).scheme not in ("http", "https"):
             raise ValueError("PROMETHEUS_URL must be an http:// or https:// URL")
+        if not re.fullmatch(r"[A-Za-z0-9.-]+:[0-9]{1,5}", self.gcs_redis_address):
+            raise ValueError("RAY_REDIS_ADDRESS must be host:port")
         self.mysql()  # raises on a malformed DSN
         ports = [getattr(self, f) for f in _LOCAL_PORTS]
         if len(set(ports)) != len(ports):
@@ -245,6 +256,7 @@ _LOCAL_PORTS = (
     "haproxy_stats_port",
     "haproxy_metrics_port",
     "prometheus_port",
+    "gcs_redis_port",
     "http_port",
 )
 

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ _MAX_TEMP_DIR_LEN = 40
 # What a node that hosts flashsale's replicas and actors offers (each asks 0.001).
 WORKER_RESOURCES = json.dumps({names.WORKER_RESOURCE: 10_000})
 _MAX_HAPROXY_DIR_LEN = 26
+# How long Ray's processes wait for a restarted GCS (Ray's default: 60 s). On
+# Kubernetes the head pod's restart takes about that; here a drill restarts it by hand.
+GCS_RECONNECT_S = 120
 
 
 def ray_bin(name: str) -> str:
@@ -103,6 +107,13 @@ class RayHead(LocalService):
                 # localhost:9090, which need not be ours). Only the head's dashboard
                 # reads it; worker nodes get the same env and ignore it.
                 "RAY_PROMETHEUS_HOST": self.settings.prometheus_url,
+                # GCS fault tolerance: the GCS keeps its tables in a Redis of its own,
+                # under a namespace new with each start (a reused one would bring back
+                # a stopped cluster's actors), and every GCS client (raylets, workers,
+                # Serve) waits this long for a restarted GCS before it gives up.
+                "RAY_REDIS_ADDRESS": self.settings.gcs_redis_address,
+                "RAY_external_storage_namespace": self.gcs_namespace(),
+                "RAY_gcs_rpc_server_reconnect_timeout_s": str(GCS_RECONNECT_S),
                 "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(self.settings.serve_fallback_port),
                 **serve_replica_ports(self.settings.serve_replica_port),
                 # Serve's per-request ingress metrics have HAProxy send a syslog line per
@@ -118,8 +129,35 @@ class RayHead(LocalService):
         )
         return env
 
+    @property
+    def _namespace_file(self) -> Path:
+        return Path(self.settings.state_dir) / "ray-gcs-namespace"
+
+    def gcs_namespace(self) -> str:
+        """This cluster's namespace in the GCS's Redis, chosen when its head starts."""
+        try:
+            return self._namespace_file.read_text().strip()
+        except FileNotFoundError:
+            return ""
+
+    def _forget_gcs_tables(self) -> None:
+        """A stopped cluster's GCS tables go, so that nothing can start from them."""
+        namespace = self.gcs_namespace()
+        if namespace:
+            from ray._private.gcs_utils import cleanup_redis_storage
+
+            host, port = self.settings.gcs_redis_address.rsplit(":", 1)
+            try:
+                cleanup_redis_storage(host, int(port), "", False, namespace)
+            except Exception as exc:  # noqa: BLE001 -- its Redis is down: nothing to reuse
+                log(f"could not clear the GCS tables of {namespace}: {exc}")
+        self._namespace_file.unlink(missing_ok=True)
+
     def _launch(self) -> None:
         self.stop_stale_haproxy()
+        self._forget_gcs_tables()  # a head that died without `ray stop` left them
+        self._namespace_file.parent.mkdir(parents=True, exist_ok=True)
+        self._namespace_file.write_text(f"flashsale-{uuid.uuid4().hex[:12]}\n")
         busy = [
             p
             for p in (
@@ -170,6 +208,7 @@ class RayHead(LocalService):
         if was_running:
             run([ray_bin("ray"), "stop", "--force"], timeout_s=120)
             log("stopped ray")
+        self._forget_gcs_tables()
         # Serve's HAProxyManager can start HAProxy again while `ray stop` is still
         # killing it (seen once in CI: the HTTP port held after stop): until the ports
         # are free, stop what our HAProxy dir names again.
@@ -199,6 +238,7 @@ class RayHead(LocalService):
         )
         for pid in sorted(roots | descendants(roots), reverse=True):
             terminate(pid, timeout_s=10, sig=signal.SIGKILL)
+        self._forget_gcs_tables()
         (Path(self.settings.state_dir) / "serve" / "deployed.yaml").unlink(missing_ok=True)
         log(f"killed ray cluster at port {self.settings.ray_port}")
 

@@ -19,13 +19,15 @@ from cluster.local.procs import log
 from cluster.local.prometheus import PrometheusServer
 from cluster.local.ray_head import RayHead, deploy_serve, wait_healthy
 from cluster.local.ray_workers import worker_nodes
-from cluster.local.redis_server import RedisServer
+from cluster.local.redis_server import GcsRedisServer, RedisServer
 from cluster.local.service import LocalService
 from cluster.migrate import apply_migrations
 from cluster.settings import Settings
 
 SERVICES: dict[str, tuple[str, type[LocalService]]] = {
     "redis": ("REDIS_URL", RedisServer),
+    # Before Ray, whose GCS keeps its tables there; stopped after it.
+    "redis-gcs": ("RAY_REDIS_ADDRESS", GcsRedisServer),
     "mysql": ("MYSQL_DSN", MariaDB),
     "kafka": ("KAFKA_BOOTSTRAP", KafkaBroker),
     "ray": ("RAY_ADDRESS", RayHead),

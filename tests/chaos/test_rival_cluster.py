@@ -47,9 +47,11 @@ def rival(drill: Settings) -> Iterator[Settings]:
             **RIVAL_PORTS,
             "ray_address": f"127.0.0.1:{RIVAL_PORTS['ray_port']}",
             "state_dir": str(Path(drill.state_dir) / "rival"),
-            # Our data services (and Prometheus), as the new cluster of an upgrade uses
-            # the old one's.
-            "given": drill.given | {"REDIS_URL", "MYSQL_DSN", "KAFKA_BOOTSTRAP", "PROMETHEUS_URL"},
+            # Our data services (and Prometheus, and the GCS's Redis: each cluster keeps
+            # its tables under a namespace of its own), as the new cluster of an upgrade
+            # uses the old one's.
+            "given": drill.given
+            | {"REDIS_URL", "MYSQL_DSN", "KAFKA_BOOTSTRAP", "PROMETHEUS_URL", "RAY_REDIS_ADDRESS"},
         }
     )
     yield settings
