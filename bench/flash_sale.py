@@ -5,14 +5,16 @@ the first seconds around the start (some early: they are told ``not_started`` an
 again at the start), each retries a 503 or 429 with the same Idempotency-Key and a
 growing, jittered back-off, and stops at an answer (reserved, sold out, limit). Then of
 those who reserved, some pay, some cancel and the rest walk away, so their orders expire
-at the payment deadline and their units come back. It reports what the shop must
+at the payment deadline and their units come back. Each decides right after their own
+reservation and acts after a think time (1-10 s), as buyers at a checkout page do. It
+reports what the shop must
 guarantee: the time to sell out, the answers by outcome, oversell (must be 0), orders in
 MySQL against orders acknowledged (must be equal), how long MySQL took to catch up, and
 the audit.
 
-The buyers are asyncio tasks in this process over a pool of keep-alive connections; its
-CPU share is in the run's per-part table, so a reader can see whether it held the shop
-back.
+The buyers share a pool of keep-alive connections (bench/http1.py), one worker per
+connection taking the next buyer who is due; the generator's CPU share is in the run's
+per-part table, so a reader can see whether it held the shop back.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import httpx
-
+from bench.http1 import Connection
 from cluster.settings import Settings
 
-RETRIED = {429, 503}
+RETRIED = {429, 503, 599}  # 599: the connection failed; a buyer's browser retries
 NOT_STARTED = "not_started"
 
 
@@ -41,6 +43,9 @@ class Buyer:
     order_id: str = ""
     tries: int = 0
     answered_at: float = 0.0
+    backoff_s: float = 0.2
+    intent: str = "walk away"  # what they do once reserved: pay, cancel, walk away
+    settling: bool = False
     answers: list[int] = field(default_factory=list)
 
 
@@ -52,40 +57,79 @@ class Scenario:
     early_s: float = 0.5  # ... and starting this much before it
     pay_share: float = 0.6
     cancel_share: float = 0.1  # the rest walk away and expire
+    think_s: tuple[float, float] = (1.0, 10.0)  # from the reservation to paying or cancelling
     connections: int = 256
+
+
+# A job: one request on a connection; it returns when to try again (None: done).
+Job = Callable[[Connection], Awaitable[float | None]]
+
+
+async def _work(settings: Settings, jobs: list[tuple[float, Job]], connections: int) -> None:
+    """Run every job, each no earlier than its time, retried when it asks, on
+    ``connections`` keep-alive connections."""
+    queue: asyncio.Queue[Job] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    pending = len(jobs)
+    done = asyncio.Event()
+    if not pending:
+        return
+
+    def enqueue(job: Job) -> None:
+        queue.put_nowait(job)
+
+    for at, job in jobs:
+        loop.call_at(loop.time() + max(0.0, at - time.monotonic()), enqueue, job)
+
+    async def worker() -> None:
+        nonlocal pending
+        conn = Connection("127.0.0.1", settings.http_port)
+        try:
+            while True:
+                job = await queue.get()
+                again = await job(conn)
+                if again is None:
+                    pending -= 1
+                    if not pending:
+                        done.set()
+                else:
+                    loop.call_later(again, enqueue, job)
+        finally:
+            await conn.close()
+
+    workers = [asyncio.create_task(worker()) for _ in range(connections)]
+    try:
+        await done.wait()
+    finally:
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
 
 
 async def run_sale(
     settings: Settings, deal_id: str, starts_at: float, tokens: list[str], scenario: Scenario
 ) -> dict:
     """``starts_at``: the deal's start, time.time(). Returns what happened."""
-    offset = time.monotonic() - time.time()
-    start_m = starts_at + offset
+    start_m = starts_at + time.monotonic() - time.time()
     buyers = [
         Buyer(
-            token,
-            f"fs-{i}",
-            start_m - scenario.early_s + random.random() * scenario.arrive_over_s,
+            token, f"fs-{i}", start_m - scenario.early_s + random.random() * scenario.arrive_over_s
         )
         for i, token in enumerate(tokens)
     ]
-    limits = httpx.Limits(
-        max_connections=scenario.connections, max_keepalive_connections=scenario.connections
+    settled: dict[str, list[int]] = {"pay": [], "cancel": []}
+    # Decided before the sale (by share), acted on after each buyer's own reservation.
+    choices = ["pay", "cancel", "walk away"]
+    weights = [scenario.pay_share, scenario.cancel_share]
+    weights.append(1 - sum(weights))
+    for b in buyers:
+        b.intent = random.choices(choices, weights)[0]
+    await _work(
+        settings,
+        [(b.arrives_at, _buying(deal_id, b, scenario.think_s, settled)) for b in buyers],
+        scenario.connections,
     )
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{settings.http_port}", limits=limits, timeout=30
-    ) as api:
-        await asyncio.gather(*(_buy(api, deal_id, b) for b in buyers))
-        reserved = [b for b in buyers if b.status in (200, 201)]
-        random.shuffle(reserved)
-        paying = reserved[: int(len(reserved) * scenario.pay_share)]
-        cancelling = reserved[
-            len(paying) : len(paying) + int(len(reserved) * scenario.cancel_share)
-        ]
-        settled = await asyncio.gather(
-            *(_settle(api, b, "pay") for b in paying),
-            *(_settle(api, b, "cancel") for b in cancelling),
-        )
+    reserved = [b for b in buyers if b.status in (200, 201)]
     wins = sorted(b.answered_at for b in reserved)
     sold_out_at = min((b.answered_at for b in buyers if b.code == "sold_out"), default=None)
     return {
@@ -98,50 +142,79 @@ async def run_sale(
         "first_sale_s": round(wins[0] - start_m, 3) if wins else None,
         "last_sale_s": round(wins[-1] - start_m, 3) if wins else None,
         "sold_out_s": round(sold_out_at - start_m, 3) if sold_out_at else None,
-        "paid": sum(1 for ok, what in settled if ok and what == "pay"),
-        "cancelled": sum(1 for ok, what in settled if ok and what == "cancel"),
-        "walked_away": len(reserved) - len(paying) - len(cancelling),
-        "settle_failures": sum(1 for ok, _ in settled if not ok),
+        "paid": settled["pay"].count(200),
+        "cancelled": settled["cancel"].count(200),
+        "walked_away": sum(1 for b in reserved if b.intent == "walk away"),
+        "settle_answers": {w: dict(Counter(codes)) for w, codes in settled.items()},
         "order_ids": sorted(b.order_id for b in reserved),
     }
 
 
-async def _buy(api: httpx.AsyncClient, deal_id: str, b: Buyer) -> None:
-    await asyncio.sleep(max(0.0, b.arrives_at - time.monotonic()))
-    backoff = 0.2
-    while True:
+def _buying(
+    deal_id: str, b: Buyer, think_s: tuple[float, float], settled: dict[str, list[int]]
+) -> Job:
+    """The buyer's job: buy (retrying as told), then, once reserved, pay or cancel
+    after a think time (the same job, so one queue paces both)."""
+    settle = _settling(b, settled)
+
+    async def attempt(conn: Connection) -> float | None:
+        if b.settling:
+            return await settle(conn)
         b.tries += 1
+        retry_after = 0.0
         try:
-            response = await api.post(
+            status, headers, body = await conn.request(
+                "POST",
                 f"/api/deals/{deal_id}/purchase",
-                json={"quantity": 1},
-                headers={"Authorization": f"Bearer {b.token}", "Idempotency-Key": b.key},
+                {"Authorization": f"Bearer {b.token}", "Idempotency-Key": b.key},
+                {"quantity": 1},
             )
-            b.status = response.status_code
-            body = response.json()
-        except (httpx.HTTPError, ValueError):
-            b.status, body = 599, {}  # the connection failed: a buyer's browser retries
-        b.answers.append(b.status)
-        b.code = (body.get("error") or {}).get("code", "") if b.status >= 400 else "reserved"
-        if b.status < 400:
+            retry_after = float(headers.get("retry-after", 0))
+        except ConnectionError:
+            status, body = 599, {}
+        b.status = status
+        b.answers.append(status)
+        b.code = (body.get("error") or {}).get("code", "") if status >= 400 else "reserved"
+        if status < 400:
             b.order_id = body["order_id"]
-        if b.status in RETRIED or b.status == 599 or b.code == NOT_STARTED:
-            retry_after = float(response.headers.get("Retry-After", 0)) if b.status != 599 else 0
-            await asyncio.sleep(max(retry_after, backoff * (0.5 + random.random())))
-            backoff = min(backoff * 2, 2.0)
-            continue
+        if status in RETRIED or b.code == NOT_STARTED:
+            wait = max(retry_after, b.backoff_s * (0.5 + random.random()))
+            b.backoff_s = min(b.backoff_s * 2, 2.0)
+            return wait
         b.answered_at = time.monotonic()
-        return
+        if status < 400 and b.intent != "walk away":
+            b.settling = True
+            return random.uniform(*think_s)
+        return None
+
+    return attempt
 
 
-async def _settle(api: httpx.AsyncClient, b: Buyer, what: str) -> tuple[bool, str]:
-    for _ in range(10):
-        response = await api.post(
-            f"/api/orders/{b.order_id}/{what}", headers={"Authorization": f"Bearer {b.token}"}
-        )
-        if response.status_code == 200:
-            return True, what
-        if response.status_code not in RETRIED:
-            return False, what
-        await asyncio.sleep(0.5)
-    return False, what
+def _settling(b: Buyer, settled: dict[str, list[int]]) -> Job:
+    """Pay or cancel as a buyer's page does: a 503 or 429 is tried again after its
+    Retry-After (or a growing back-off), for up to a minute."""
+    give_up_at = 0.0
+    backoff_s = 0.2
+
+    async def attempt(conn: Connection) -> float | None:
+        nonlocal backoff_s, give_up_at
+        give_up_at = give_up_at or time.monotonic() + 60
+        retry_after = 0.0
+        try:
+            status, headers, _ = await conn.request(
+                "POST",
+                f"/api/orders/{b.order_id}/{b.intent}",
+                {"Authorization": f"Bearer {b.token}"},
+                None,
+            )
+            retry_after = float(headers.get("retry-after", 0))
+        except ConnectionError:
+            status = 599
+        if status in RETRIED and time.monotonic() < give_up_at:
+            wait = max(retry_after, backoff_s * (0.5 + random.random()))
+            backoff_s = min(backoff_s * 2, 2.0)
+            return wait
+        settled[b.intent].append(status)
+        return None
+
+    return attempt

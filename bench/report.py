@@ -204,6 +204,7 @@ def _sale(sale: dict) -> list[str]:
         f"| answers that were retried | {sale['retried_answers']} |",
         f"| paid / cancelled / walked away | {sale['paid']} / {sale['cancelled']} / "
         f"{sale['walked_away']} |",
+        f"| answers to the payments and cancellations | {sale['settle_answers']} |",
         f"| acknowledged orders / rows in MySQL | {sale['acknowledged']} / {sale['in_mysql']} |",
         f"| oversold | {sale['oversold']} |",
         f"| final stock (available / held / sold / cancelled) | {final['available']} / "

@@ -75,17 +75,13 @@ class StockSampler:
             "behind": acknowledged - rows,
         }
 
-    def caught_up_after(self, run_ended_t: float) -> float | None:
-        """Seconds from the run's end until MySQL had every acknowledged order."""
-        for s in self.samples:
-            if s["t"] >= run_ended_t and "error" not in s and s["behind"] <= 0:
-                return round(s["t"] - run_ended_t, 1)
-        return None
-
-    def wait_caught_up(self, timeout_s: float) -> None:
+    def wait_caught_up(self, after_t: float, timeout_s: float) -> float | None:
+        """Wait for a sample, taken at ``after_t`` or later, in which MySQL has every
+        acknowledged order; the seconds from ``after_t`` to it (None: not in time)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            done = [s for s in self.samples[-2:] if "error" not in s]
-            if done and done[-1]["behind"] <= 0:
-                return
-            time.sleep(INTERVAL_S)
+            for sample in self.samples:
+                if sample["t"] >= after_t and "error" not in sample and sample["behind"] <= 0:
+                    return round(sample["t"] - after_t, 1)
+            time.sleep(INTERVAL_S / 2)
+        return None
