@@ -49,6 +49,7 @@ class OrderPublisher:
         self._sent = 0
         self._held_until = 0.0  # time.monotonic(); no drain round before it
         self._supervisor = Supervisor("publisher", _ROUND_S, _MAX_BACKOFF_S)
+        self._shown: set[str] = set()  # deals whose outbox depth the last read exported
         self._gauges = [
             export_gauge(
                 "flashsale_outbox_depth",
@@ -83,7 +84,13 @@ class OrderPublisher:
             yield drain
 
     async def _depths(self) -> dict[tuple[str, ...], float]:
-        return {(deal,): depth for deal, (depth, _) in (await self._outbox.backlog()).items()}
+        """Deals with events waiting, and those that had some at the last read (they
+        drop to 0 once, then their series ends): every deal ever sold would otherwise
+        be a series for good."""
+        waiting = {deal: depth for deal, (depth, _) in (await self._outbox.backlog()).items()}
+        shown = {deal for deal, depth in waiting.items() if depth} | self._shown
+        self._shown = {deal for deal, depth in waiting.items() if depth}
+        return {(deal,): waiting.get(deal, 0) for deal in shown}
 
     async def _lag(self) -> dict[tuple[str, ...], float]:
         oldest = [t for _, t in (await self._outbox.backlog()).values() if t is not None]

@@ -42,7 +42,7 @@ def test_ray_is_found_through_the_sd_file_in_the_heads_session(tmp_path: Path) -
     )
     assert sd["files"] == [str(expected)] == [str(ray_sd_file(settings))]
     # Read again often: a restarted Ray is a new session with new ports.
-    assert sd["refresh_interval"] == "5s"
+    assert sd["refresh_interval"] == "10s"
 
 
 def test_naming_the_sd_file_makes_no_directory(tmp_path: Path) -> None:
@@ -58,11 +58,11 @@ def test_haproxy_is_scraped_at_its_metrics_port(tmp_path: Path) -> None:
     assert _static_targets(_job(prometheus_config(moved), "haproxy")) == ["127.0.0.1:9301"]
 
 
-def test_prometheus_scrapes_itself_every_5s(tmp_path: Path) -> None:
+def test_prometheus_scrapes_every_10s_as_ray_exports(tmp_path: Path) -> None:
     settings = _settings(tmp_path, FLASHSALE_PROMETHEUS_PORT="9190")
     config = prometheus_config(settings)
     assert _static_targets(_job(config, "prometheus")) == ["127.0.0.1:9190"]
-    assert config["global"]["scrape_interval"] == "5s"
+    assert config["global"]["scrape_interval"] == "10s"
 
 
 def test_the_written_text_is_the_config(tmp_path: Path) -> None:
