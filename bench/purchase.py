@@ -114,6 +114,15 @@ def make_deal(
     return deal["deal_id"]
 
 
+def token_file(settings: Settings, prefix: str, buyers: int) -> str:
+    """A file of ``buyers`` buyers' tokens, one per line, for bench/purchase.lua (the
+    caller removes it)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as f:
+        for i in range(buyers):
+            f.write(issue_token(settings.jwt_secret, f"{prefix}-{i}", "buyer", 7200)[0] + "\n")
+        return f.name
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -191,11 +200,7 @@ def steady_runs(settings: Settings, args: argparse.Namespace) -> tuple[dict, dic
     }
     sold_out = make_deal(settings, admin, stock=1, limit=1)
     run_id = int(time.time())
-    with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as f:
-        for i in range(args.buyers):
-            f.write(issue_token(settings.jwt_secret, f"bench-{run_id}-{i}", "buyer", 7200)[0])
-            f.write("\n")
-        tokens = f.name
+    tokens = token_file(settings, f"bench-{run_id}", args.buyers)
     base = f"http://127.0.0.1:{settings.http_port}"
     common = {"seconds": args.seconds, "connections": args.connections, "threads": args.threads}
 
@@ -309,11 +314,7 @@ def multi_node_runs(settings: Settings, args: argparse.Namespace) -> dict:
         admin = issue_token(spread.jwt_secret, "bench-admin", "admin", 7200)[0]
         deal = make_deal(spread, admin, stock=10_000_000, limit=1000, shards=2)
         run_id = int(time.time())
-        with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as f:
-            for i in range(args.buyers):
-                f.write(issue_token(spread.jwt_secret, f"nodes-{run_id}-{i}", "buyer", 7200)[0])
-                f.write("\n")
-            tokens = f.name
+        tokens = token_file(spread, f"nodes-{run_id}", args.buyers)
         base = f"http://127.0.0.1:{spread.http_port}"
         path = f"/api/deals/{deal}/purchase"
         common = {"seconds": args.seconds, "connections": args.connections, "threads": args.threads}
