@@ -50,6 +50,7 @@ class _Queued:
     command: Callable[[Ledger], Any]
     future: asyncio.Future[Any]
     creates: bool
+    draws: bool  # takes units from the deal's pool
 
 
 class ShardService:
@@ -215,13 +216,18 @@ class ShardService:
             else ledger.release(order_id, now=now)
         )
 
-    async def _run(self, command: Callable[[Ledger], T], creates: bool = False) -> T:
+    async def _run(
+        self, command: Callable[[Ledger], T], creates: bool = False, draws: bool = False
+    ) -> T:
         """``creates``: the command may create orders (whose events the outbox bound
-        counts); a group refused for a full outbox is retried without those."""
+        counts); a group refused for a full outbox is retried without those.
+        ``draws``: the command takes units from the pool; a group refused for a short
+        pool is retried without those (the buyers in it must not pay for a sibling's
+        race to the pool)."""
         if self._fenced is not None:
             raise self._fenced
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Queued(command, future, creates))
+        self._queue.append(_Queued(command, future, creates, draws))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_loop())
         return await future
@@ -264,6 +270,12 @@ class ShardService:
                         queued.future.set_exception(exc)
                 self._queue[:0] = [q for q in group if not q.creates]
                 return
+            if isinstance(exc, PoolShort):
+                for queued in group:
+                    if queued.draws and not queued.future.done():
+                        queued.future.set_exception(exc)
+                self._queue[:0] = [q for q in group if not q.draws]
+                return
             if not isinstance(exc, (Fenced, PoolShort, DependencyDown)):
                 # Refused writes changed nothing, and a breaker sent none; others may have.
                 self._stale = True
@@ -295,7 +307,7 @@ class ShardService:
             if take <= 0:
                 return 0
             try:
-                await self._run(lambda ledger, units=take: ledger.add_stock(units))
+                await self._run(lambda ledger, units=take: ledger.add_stock(units), draws=True)
             except PoolShort:
                 continue  # a sibling took from the pool meanwhile: read it again
             return take

@@ -246,3 +246,28 @@ async def test_deadlines_due_together_expire_in_one_checkpoint_write() -> None:
     assert outcomes[6] == Refused(Refusal.UNKNOWN_ORDER)
     assert fam.totals() == (10, 9, 0, 1)
     assert shard.violations() == []
+
+
+async def test_a_sibling_winning_the_pool_fails_the_refill_not_the_buyers_beside_it() -> None:
+    store = FakeStore()
+    fam = await Family(store, deal(stock=10, shards=1, limit=5)).start()
+    shard = fam.shards[0]
+    store.pools["d1"] = 3
+    read_pool = store.pool
+
+    async def raced(deal_id: str) -> int:  # a sibling takes the units right after this read
+        seen = await read_pool(deal_id)
+        store.pools[deal_id] = 0
+        return seen
+
+    store.pool = raced  # type: ignore[method-assign]
+    store.delay_s = 0.01
+    first = asyncio.create_task(shard.reserve_many([ReserveRequest("u0", 1, "a")]))
+    await asyncio.sleep(0)  # the committer now writes the first group; the next two share one
+    refill = asyncio.create_task(shard._take_from_pool(3))
+    buyer = asyncio.create_task(shard.reserve_many([ReserveRequest("u1", 1, "b")]))
+    assert isinstance((await first)[0].outcome, Accepted)
+    assert isinstance((await buyer)[0].outcome, Accepted)  # not failed with the short pool
+    assert await refill == 0
+    assert fam.totals() == (10, 8, 2, 0)
+    assert shard.violations() == []
