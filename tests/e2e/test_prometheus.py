@@ -11,6 +11,7 @@ from collections import Counter
 import httpx
 import pytest
 
+from actors.gateway import hold_relay
 from cluster.settings import Settings
 from tests.e2e.api_client import create_deal, purchase, token
 from tests.random_refs import suffix
@@ -76,7 +77,6 @@ async def test_a_small_sale_reaches_prometheus_with_its_counts(
 
 
 PIPELINE = {
-    "ray_flashsale_outbox_depth",
     "ray_flashsale_relay_lag_s",
     "ray_flashsale_sink_lag_events",
     "ray_flashsale_sink_lag_s",
@@ -98,3 +98,24 @@ async def test_the_pipeline_and_clock_gauges_are_scraped(stack: Settings) -> Non
             break
         assert time.monotonic() < deadline, f"missing from Prometheus: {PIPELINE - seen}"
         await asyncio.sleep(3)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.usefixtures("ray_driver")
+async def test_a_held_relay_shows_as_outbox_depth_until_it_drains(
+    stack: Settings, api: httpx.AsyncClient, admin_token: str
+) -> None:
+    """A deal's outbox depth is exported while its events wait (a series per deal with
+    events, so that every deal ever sold is not a series for good): hold the relay,
+    sell three units, read 3 back; release it, read 0."""
+    deal_id = (await create_deal(api, admin_token, stock=3, limit=1, shards=1))["deal_id"]
+    depth = f'ray_flashsale_outbox_depth{{deal="{deal_id}"}}'
+    await asyncio.to_thread(hold_relay, stack, 150)
+    try:
+        for i in range(3):
+            bought = await purchase(api, deal_id, token(stack, f"o-{suffix()}-{i}"), "k")
+            assert bought.status_code == 201, bought.text
+        await eventually(stack, f"sum({depth})", {"": 3.0}, by="")
+    finally:
+        await asyncio.to_thread(hold_relay, stack, 0)
+    await eventually(stack, f"sum({depth})", {"": 0.0}, by="")
