@@ -95,7 +95,14 @@ class OutboxEntry:
 
 
 class Outbox(Protocol):
-    async def deals(self) -> list[str]: ...
+    async def deals(self) -> list[str]:
+        """The deals whose outbox may hold events."""
+        ...
+
+    async def settle(self, deal_id: str) -> None:
+        """The relay found the deal's outbox empty: drop it from ``deals`` until the
+        next event (an event written meanwhile keeps it)."""
+        ...
 
     async def read(self, deal_id: str, limit: int) -> list[OutboxEntry]: ...
 

@@ -26,9 +26,10 @@ from actors.domain.ledger import Changes
 from actors.domain.orders import Counts, OrderStatus, Reservation
 from actors.ports import Fenced, OutboxFull, PoolShort, ShardSnapshot, StoreError
 
-# KEYS: epoch, counts, reservations, pool, outbox, order index, first answers, timers
+# KEYS: epoch, counts, reservations, pool, outbox, order index, first answers, timers,
+#       outbox registry
 # ARGV: epoch, "deal_id:shard", stock, available, held, sold, pool_delta, outbox_max,
-#       n_created, n_reservations,
+#       n_created, n_reservations, deal_id,
 #       n_reservations x (order_id, json, answer field, answer, timer, deadline or ""),
 #       events...
 _COMMIT = """
@@ -48,7 +49,7 @@ if pool_delta ~= 0 then
 end
 redis.call('HSET', KEYS[2], 'stock', ARGV[3], 'available', ARGV[4], 'held', ARGV[5], 'sold', ARGV[6])
 local n = tonumber(ARGV[10])
-local i = 11
+local i = 12
 for _ = 1, n do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
   redis.call('HSET', KEYS[6], ARGV[i], ARGV[2])
@@ -59,6 +60,9 @@ for _ = 1, n do
     redis.call('ZADD', KEYS[8], ARGV[i + 5], ARGV[i + 4])
   end
   i = i + 6
+end
+if i <= #ARGV then
+  redis.call('SADD', KEYS[9], ARGV[11])  -- the relay reads only the outboxes marked so
 end
 while i <= #ARGV do
   redis.call('XADD', KEYS[5], '*', 'event', ARGV[i])
@@ -114,8 +118,9 @@ class RedisCheckpointStore:
     def __init__(
         self, client: aioredis.Redis, outbox_max: int, registry: str = keys.OUTBOXES
     ) -> None:
-        """``registry``: the set of deals the relay drains; tests give their own, out
-        of the way of the cluster's relay."""
+        """``registry``: the set of deals whose outbox has events for the relay
+        (redis_keys.OUTBOXES); tests give their own, out of the way of the cluster's
+        relay."""
         self._redis = client
         self._outbox_max = outbox_max
         self._registry = registry
@@ -123,11 +128,7 @@ class RedisCheckpointStore:
 
     async def take_epoch(self, deal_id: str, shard: int) -> int:
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(keys.epoch(deal_id, shard))
-                pipe.sadd(self._registry, deal_id)  # a shard that runs may write events
-                epoch, _ = await pipe.execute()
-            return int(epoch)
+            return int(await self._redis.incr(keys.epoch(deal_id, shard)))
         except RedisError as exc:
             raise StoreError(f"taking the epoch failed: {exc}") from exc
 
@@ -165,6 +166,7 @@ class RedisCheckpointStore:
             self._outbox_max,
             sum(1 for e in changes.events if e["type"] == CREATED),
             len(changes.reservations),
+            deal_id,
         ]
         for r in changes.reservations:
             held = r.status is OrderStatus.RESERVED
@@ -186,6 +188,7 @@ class RedisCheckpointStore:
             keys.ORDER_INDEX,
             keys.answers(deal_id),
             keys.TIMERS,
+            self._registry,
         ]
         try:
             await self._commit(keys=script_keys, args=args)

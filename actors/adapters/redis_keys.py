@@ -34,8 +34,11 @@ checkpoint writes outside its deal's slot: a Redis Cluster would need it moved (
 into the order id itself)."""
 
 OUTBOXES = "fs:outboxes"
-"""Set of the deals whose shards may write order events (each shard adds its deal as it
-starts; retiring a deal whose outbox is empty removes it)."""
+"""Set of the deals whose outbox may hold events: a checkpoint that writes events adds
+its deal in the same script, and the relay removes a deal it found empty (in one script,
+so that an event written meanwhile keeps it). The relay reads only these outboxes, so
+its round costs the same with three deals on sale or three thousand. Like the order
+index, a key outside the deal's slot."""
 
 TIMERS = "fs:timers"
 """The DealClock's durable timers (sorted set: member = encoded timer, score = when,

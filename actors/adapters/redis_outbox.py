@@ -1,4 +1,5 @@
-"""The shards' outboxes in Redis: one stream per deal, registered in ``fs:outboxes``."""
+"""The shards' outboxes in Redis: one stream per deal; those with events waiting are
+marked in ``fs:outboxes`` (redis_keys.OUTBOXES)."""
 
 from __future__ import annotations
 
@@ -10,27 +11,31 @@ from actors.adapters import redis_keys as keys
 from actors.adapters.breakers import REDIS, guarded
 from actors.ports import OutboxEntry
 
+# An event written after the relay's last read, before this runs, keeps the mark.
+_SETTLE = """
+if redis.call('XLEN', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[1])
+end
+"""
+
 
 @guarded(REDIS)
 class RedisOutbox:
     def __init__(self, client: aioredis.Redis, registry: str = keys.OUTBOXES) -> None:
         self._redis = client
         self._registry = registry
+        self._settle = client.register_script(_SETTLE)
 
     async def deals(self) -> list[str]:
-        """The registered deals whose outbox holds events now. One pipelined XLEN per
-        deal, so that deals long sold do not cost the relay a read each round."""
-        registered = sorted(d.decode() for d in await self._redis.smembers(self._registry))
-        if not registered:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for deal_id in registered:
-                pipe.xlen(keys.outbox(deal_id))
-            lengths = await pipe.execute()
-        return [d for d, n in zip(registered, lengths, strict=True) if n]
+        """The deals whose outbox may hold events (marked by the shards' checkpoints)."""
+        return sorted(d.decode() for d in await self._redis.smembers(self._registry))
+
+    async def settle(self, deal_id: str) -> None:
+        """Unmark a deal whose outbox is empty; one that got events meanwhile stays."""
+        await self._settle(keys=[keys.outbox(deal_id), self._registry], args=[deal_id])
 
     async def backlog(self) -> dict[str, tuple[int, float | None]]:
-        """Every registered deal's outbox: (events waiting, when the oldest was written,
+        """Every marked deal's outbox: (events waiting, when the oldest was written,
         epoch seconds, or None when empty). A stream id starts with its entry's
         millisecond time, so the age needs no field of its own."""
         registered = sorted(d.decode() for d in await self._redis.smembers(self._registry))

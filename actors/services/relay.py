@@ -29,11 +29,12 @@ class OutboxRelay:
         for deal_id in await self._outbox.deals():
             while True:
                 entries = await self._outbox.read(deal_id, self._batch)
-                if not entries:
-                    break
-                await self._publisher.publish(entries)
-                await self._outbox.acknowledge(deal_id, [e.entry_id for e in entries])
-                sent += len(entries)
+                if entries:
+                    await self._publisher.publish(entries)
+                    await self._outbox.acknowledge(deal_id, [e.entry_id for e in entries])
+                    sent += len(entries)
                 if len(entries) < self._batch:
+                    # Drained: the deal is read again once a shard writes to it.
+                    await self._outbox.settle(deal_id)
                     break
         return sent

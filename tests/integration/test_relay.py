@@ -77,7 +77,7 @@ async def test_every_event_reaches_kafka_in_order_and_leaves_the_outbox(
     deal_id = f"test-{suffix()}"
     registry = f"test:outboxes:{suffix()}"
     order_ids = await sell(redis, deal_id, registry)
-    assert await redis.sismember(registry, deal_id)  # the shard registered its outbox
+    assert await redis.sismember(registry, deal_id)  # the shard's checkpoint marked its outbox
     outbox = RedisOutbox(redis, registry)
     # What the relay's gauges read: the depth, and when the oldest event was written.
     ((depth, oldest),) = (await outbox.backlog()).values()
@@ -90,7 +90,8 @@ async def test_every_event_reaches_kafka_in_order_and_leaves_the_outbox(
         assert await relay.drain_once() == 0
     finally:
         await producer.stop()
-    assert await outbox.backlog() == {deal_id: (0, None)}
+    assert await outbox.backlog() == {}  # drained: unmarked, the relay reads it no more
+    assert not await redis.sismember(registry, deal_id)
     assert await redis.xlen(keys.outbox(deal_id)) == 0
     events = await consume(stack, kafka_topic, 10)
     assert len(events) == 10

@@ -11,18 +11,29 @@ def entry(deal_id: str, n: int) -> OutboxEntry:
 
 
 class FakeOutbox:
-    """Per deal, a stream read from its head; ``log`` is shared with the publisher."""
+    """Per deal, a stream read from its head, and the marks of deals with events as
+    the shards' checkpoints set them; ``log`` is shared with the publisher."""
 
     def __init__(self, log: list[tuple], **deals: int) -> None:
         self.log = log
         self.streams = {d: [entry(d, n) for n in range(count)] for d, count in deals.items()}
+        self.marked = set(deals)
         self.fail_acks = 0
+
+    def write(self, deal_id: str, *entries: OutboxEntry) -> None:
+        self.streams.setdefault(deal_id, []).extend(entries)
+        self.marked.add(deal_id)
 
     def ids(self, deal_id: str) -> list[str]:
         return [e.entry_id for e in self.streams[deal_id]]
 
     async def deals(self) -> list[str]:
-        return list(self.streams)
+        return sorted(self.marked)
+
+    async def settle(self, deal_id: str) -> None:
+        self.log.append(("settle", deal_id))
+        if not self.streams[deal_id]:
+            self.marked.discard(deal_id)
 
     async def read(self, deal_id: str, limit: int) -> list[OutboxEntry]:
         got = self.streams[deal_id][:limit]
@@ -80,6 +91,7 @@ async def test_entries_are_acknowledged_only_after_publish_returned() -> None:
         ("read", "a", 2, 1),
         ("publish", ("a-2",)),
         ("ack", "a", ("a-2",)),
+        ("settle", "a"),
     ]
 
 
@@ -145,12 +157,39 @@ async def test_an_empty_outbox_publishes_nothing() -> None:
     relay, outbox, publisher = relay_of(a=0, b=0)
     assert await relay.drain_once() == 0
     assert publisher.calls == 0
-    assert [step[0] for step in outbox.log] == ["read", "read"]
+    assert [step[0] for step in outbox.log] == ["read", "settle", "read", "settle"]
+    assert outbox.marked == set()
+
+
+async def test_a_drained_deal_is_read_again_only_once_it_has_events() -> None:
+    relay, outbox, publisher = relay_of(batch=2, a=3, b=1)
+    assert await relay.drain_once() == 4
+    assert outbox.marked == set()  # both drained: the next rounds read nothing
+    outbox.log.clear()
+    assert await relay.drain_once() == 0
+    assert outbox.log == []
+    outbox.write("b", entry("b", 7))
+    assert await relay.drain_once() == 1
+    assert [step[:2] for step in outbox.log if step[0] == "read"] == [("read", "b")]
+    assert publisher.sent()[-1] == "b-7"
+
+
+async def test_a_deal_that_got_events_while_it_drained_stays_marked() -> None:
+    relay, outbox, _ = relay_of(batch=5, a=2)
+    real_ack = outbox.acknowledge
+
+    async def ack_then_a_shard_writes(deal_id: str, entry_ids: list[str]) -> None:
+        await real_ack(deal_id, entry_ids)
+        outbox.write("a", entry("a", 9))  # after the read, before the settle
+
+    outbox.acknowledge = ack_then_a_shard_writes  # type: ignore[method-assign]
+    assert await relay.drain_once() == 2
+    assert outbox.marked == {"a"}
 
 
 async def test_the_count_is_of_this_drain_only() -> None:
     relay, outbox, _ = relay_of(batch=3, a=4)
     assert await relay.drain_once() == 4
-    outbox.streams["a"] = [entry("a", 10)]
+    outbox.write("a", entry("a", 10))
     assert await relay.drain_once() == 1
     assert await relay.drain_once() == 0
