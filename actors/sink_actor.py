@@ -34,6 +34,8 @@ _MAX_RECORDS = 500
 # commits) a second under a burst, not one per handful of events. A row trails its
 # event by at most this much more.
 _STEP_S = 0.1
+_FETCH_MIN_BYTES = 64 * 1024
+_FETCH_MAX_WAIT_MS = 200
 # When an order last changed, for the lag: its creation, payment or cancellation.
 _CHANGE_FIELDS = ("created_at", "paid_at", "cancelled_at")
 
@@ -76,7 +78,15 @@ class OrderSink:
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[Step]:
         consumer = kafka_consumer(
-            self._settings, self._settings.kafka_orders_topic, group_id=GROUP_ID
+            self._settings,
+            self._settings.kafka_orders_topic,
+            group_id=GROUP_ID,
+            # The broker answers a fetch once it has this much (~250 events) or the
+            # wait is up: under a burst one fetch per step's worth of events, not one
+            # per relay round; idle, five a second. A row trails its order by at most
+            # the wait more.
+            fetch_min_bytes=_FETCH_MIN_BYTES,
+            fetch_max_wait_ms=_FETCH_MAX_WAIT_MS,
         )
         async with (
             KafkaEventSource(consumer, self._settings.call_timeout_s * 10) as source,

@@ -28,6 +28,7 @@ class KafkaEventSource(KafkaClientLifecycle):
         self._consumer = consumer
         self.skipped = 0
         self._next: dict[Any, int] = {}  # partition -> offset after the last record fetched
+        self._uncommitted = False  # records fetched since the last commit
 
     async def fetch(self, max_records: int, wait_ms: int) -> list[dict[str, Any]]:
         batches = await self._consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
@@ -35,6 +36,7 @@ class KafkaEventSource(KafkaClientLifecycle):
         for partition, records in batches.items():
             if records:
                 self._next[partition] = records[-1].offset + 1
+                self._uncommitted = True
             for record in records:
                 try:
                     event = json.loads(record.value)
@@ -67,5 +69,10 @@ class KafkaEventSource(KafkaClientLifecycle):
         return waiting
 
     async def commit(self) -> None:
+        # Nothing fetched, nothing to commit: an idle sink would otherwise send the
+        # broker an offset commit after every empty fetch, five a second.
+        if not self._uncommitted:
+            return
         async with asyncio.timeout(self._timeout_s):
             await self._consumer.commit()
+        self._uncommitted = False

@@ -31,7 +31,8 @@ from actors.ports import Fenced, OutboxFull, PoolShort, ShardSnapshot, StoreErro
 # ARGV: epoch, "deal_id:shard", stock, available, held, sold, pool_delta, outbox_max,
 #       n_created, n_reservations, deal_id,
 #       n_reservations x (order_id, json, answer field, answer, timer, deadline or ""),
-#       events...
+#       events as (order_id, json) pairs (the relay keys Kafka records by order id
+#       without decoding the event)
 _COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED')
@@ -65,8 +66,8 @@ if i <= #ARGV then
   redis.call('SADD', KEYS[9], ARGV[11])  -- the relay reads only the outboxes marked so
 end
 while i <= #ARGV do
-  redis.call('XADD', KEYS[5], '*', 'event', ARGV[i])
-  i = i + 1
+  redis.call('XADD', KEYS[5], '*', 'order', ARGV[i], 'event', ARGV[i + 1])
+  i = i + 2
 end
 return 'OK'
 """
@@ -178,7 +179,8 @@ class RedisCheckpointStore:
                 timers.expire(deal_id, shard, r.order_id).encode(),
                 repr(r.pay_by) if held else "",  # a settled order needs no deadline
             ]
-        args += [json.dumps(e, separators=(",", ":")) for e in changes.events]
+        for e in changes.events:
+            args += [e["order_id"], json.dumps(e, separators=(",", ":"))]
         script_keys = [
             keys.epoch(deal_id, shard),
             keys.counts(deal_id, shard),

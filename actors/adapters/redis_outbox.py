@@ -59,7 +59,9 @@ class RedisOutbox:
         entries = []
         for entry_id, fields in rows:
             payload = fields[b"event"]
-            entries.append(OutboxEntry(entry_id.decode(), json.loads(payload)["order_id"], payload))
+            order = fields.get(b"order")  # written beside the event since issue 16
+            order_id = order.decode() if order is not None else json.loads(payload)["order_id"]
+            entries.append(OutboxEntry(entry_id.decode(), order_id, payload))
         return entries
 
     async def acknowledge(self, deal_id: str, entry_ids: list[str]) -> None:

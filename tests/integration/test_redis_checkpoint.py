@@ -32,18 +32,24 @@ def reservation(order_id: str) -> Reservation:
 
 
 async def test_commit_then_load_round_trips(redis, deal_id) -> None:
-    store = RedisCheckpointStore(redis, outbox_max=10_000)
+    # Its own outbox registry: the cluster's relay must not drain this outbox meanwhile.
+    registry = f"test:outboxes:{suffix()}"
+    store = RedisCheckpointStore(redis, outbox_max=10_000, registry=registry)
     await redis.set(keys.pool(deal_id), 10)
     epoch = await store.take_epoch(deal_id, 0)
-    changes = Changes(Counts(10, 8, 2, 0), [reservation("o1")], [{"v": 1, "type": "created"}], -10)
+    event = {"v": 1, "type": "created", "order_id": "o1"}
+    changes = Changes(Counts(10, 8, 2, 0), [reservation("o1")], [event], -10)
     await store.commit(deal_id, 0, epoch, changes)
     snap = await store.load(deal_id, 0)
     assert snap.counts == Counts(10, 8, 2, 0)
     assert snap.reservations == [reservation("o1")]
     assert snap.pool == 0
     entries = await redis.xrange(keys.outbox(deal_id))
-    assert [json.loads(fields[b"event"]) for _, fields in entries] == [{"v": 1, "type": "created"}]
+    assert [json.loads(fields[b"event"]) for _, fields in entries] == [event]
+    assert [fields[b"order"] for _, fields in entries] == [b"o1"]  # the relay's Kafka key
+    assert await redis.smembers(registry) == {deal_id.encode()}  # marked for the relay
     assert await redis.hget(keys.ORDER_INDEX, "o1") == f"{deal_id}:0".encode()
+    await redis.delete(registry)
 
 
 async def test_a_superseded_epoch_writes_nothing(redis, deal_id) -> None:
@@ -110,14 +116,16 @@ async def test_held_orders_carry_their_deadline_and_settled_ones_drop_it(redis, 
 
 
 async def test_a_full_outbox_refuses_new_orders_only(redis, deal_id) -> None:
-    store = RedisCheckpointStore(redis, outbox_max=2)
+    registry = f"test:outboxes:{suffix()}"  # out of the cluster's relay's way
+    store = RedisCheckpointStore(redis, outbox_max=2, registry=registry)
     await redis.set(keys.pool(deal_id), 10)
     epoch = await store.take_epoch(deal_id, 0)
-    created = {"v": 1, "type": "created"}
+    created = {"v": 1, "type": "created", "order_id": "o1"}
     await store.commit(deal_id, 0, epoch, Changes(Counts(10, 10, 0, 0), [], [created] * 2, -10))
     with pytest.raises(OutboxFull):
         await store.commit(deal_id, 0, epoch, Changes(Counts(10, 8, 2, 0), [], [created], 0))
     assert (await store.load(deal_id, 0)).counts == Counts(10, 10, 0, 0)  # nothing written
-    paid = {"v": 1, "type": "paid"}
+    paid = {"v": 1, "type": "paid", "order_id": "o1"}
     await store.commit(deal_id, 0, epoch, Changes(Counts(10, 10, 0, 0), [], [paid], 0))
     assert await redis.xlen(keys.outbox(deal_id)) == 3
+    await redis.delete(registry)
