@@ -143,17 +143,20 @@ class ShardGateway:
         """``calls()`` made on the deal's shards; made once more, on fresh handles, if a
         shard turns out to be dead (see the class docstring)."""
         try:
-            return await self._gather(deal, calls())
+            return await self._gather(deal, calls)
         except ActorDiedError:
             self._evict(deal)
         try:
-            return await self._gather(deal, calls())
+            return await self._gather(deal, calls)
         except ActorDiedError as exc:
             self._evict(deal)
             raise ShardUnavailable(f"a shard of {deal.deal_id} is gone: {exc}") from exc
 
-    async def _gather(self, deal: Deal, refs: list[Any]) -> list[Any]:
+    async def _gather(self, deal: Deal, calls: Callable[[], list[Any]]) -> list[Any]:
         try:
+            # Making the calls is inside: a handle made anew looks the shard up by
+            # name in the GCS, which can fail (the GCS restarting) like the call itself.
+            refs = calls()
             return list(await asyncio.wait_for(asyncio.gather(*refs), self._timeout_s))
         except ActorDiedError:
             raise

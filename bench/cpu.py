@@ -20,6 +20,13 @@ PARTS = (
     (r"bench\.baselines\.naive_mysql", "baseline: naive MySQL"),
     (r"bench\.baselines\.redis_lua", "baseline: Redis Lua"),
     (r"prometheus", "Prometheus"),
+    # Ray's own processes, each named: issue 16 asked where Ray's share of the bill goes.
+    (r"ray::DashboardAgent", "Ray: dashboard agent (metrics export)"),
+    (r"dashboard/dashboard\.py|ray-dashboard-", "Ray: dashboard"),
+    (r"gcs_server", "Ray: GCS"),
+    (r"/raylet ", "Ray: raylet"),
+    (r"ray::ServeController|ray::ProxyActor|ray::HAProxyManager", "Ray: Serve controller, proxies"),
+    (r"log_monitor\.py", "Ray: log monitor"),
     (r"^\S*wrk ", "wrk (load)"),
     (r"bench/purchase\.py", "bench (load, flash sale)"),
 )
@@ -45,7 +52,7 @@ def part_of(cmd: str) -> str:
     for pattern, name in PARTS:
         if re.search(pattern, cmd):
             return name
-    return "Ray and the rest"
+    return "the rest (Ray's idle workers, other processes)"
 
 
 def cpu_used(before: dict[str, tuple[str, int]], seconds: float) -> dict[str, float]:

@@ -50,3 +50,18 @@ def test_the_summary_adds_statuses_and_counts_server_errors() -> None:
     assert run["statuses"] == {"201": 8, "503": 2, "410": 5}
     assert run["server_errors"] == 2
     assert [s["rps"] for s in run["series"]] == [10.0, 5.0]
+
+
+def test_ray_processes_are_named_by_part_in_the_cpu_table() -> None:
+    from bench.cpu import part_of
+
+    venv = "/w/.venv/lib/python3.11/site-packages/ray"
+    assert part_of("ray::DashboardAgent") == "Ray: dashboard agent (metrics export)"
+    assert part_of(f"{venv}/core/src/ray/gcs/gcs_server --log_dir=/x") == "Ray: GCS"
+    assert part_of(f"{venv}/core/src/ray/raylet/raylet --raylet_socket_name=/x") == "Ray: raylet"
+    assert part_of("ray::ServeController.listen_for_change") == "Ray: Serve controller, proxies"
+    assert part_of(f"python -u {venv}/_private/log_monitor.py --session-dir=/x") == (
+        "Ray: log monitor"
+    )
+    assert part_of("ray::StockShard") == "StockShard actors"
+    assert part_of("/usr/bin/something-else") == "the rest (Ray's idle workers, other processes)"
