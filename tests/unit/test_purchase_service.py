@@ -144,8 +144,7 @@ class FakeMetrics:
         self.answers: list[tuple[str, str]] = []
         self.batches: list[int] = []
 
-    def answered(self, outcome: str, deal: str, seconds: float) -> None:
-        assert seconds >= 0
+    def answered(self, outcome: str, deal: str) -> None:
         self.answers.append((outcome, deal))
 
     def shard_call(self, batch_size: int, seconds: float) -> None:
