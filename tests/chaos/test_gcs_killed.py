@@ -12,7 +12,7 @@ the purchase fast path's own JSON 500 (serve_app/fast_path.py: an exception esca
 ``purchase_answer``), several at the same instant; its ``logger.exception`` line reaches
 no log file (the replica's app loggers have no handler), so the exception itself is not
 known yet. A handle made anew in the gateway (a GCS lookup) was one such path and now
-maps to 503; after that change the drill passed 7 of 8 runs. Until the last 500 is
+maps to 503; after that change the drill passed 8 of 10 runs. Until the last 500 is
 traced, the drill is kept out of make test: run it with
 `.venv/bin/python -m pytest -m open_defect tests/chaos/test_gcs_killed.py`."""
 
