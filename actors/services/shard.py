@@ -53,6 +53,14 @@ class _Queued:
     draws: bool  # takes units from the deal's pool
 
 
+def _creates(queued: _Queued) -> bool:
+    return queued.creates
+
+
+def _draws(queued: _Queued) -> bool:
+    return queued.draws
+
+
 class ShardService:
     def __init__(
         self,
@@ -263,20 +271,17 @@ class ShardService:
                 await self._store.commit(self.deal.deal_id, self.shard, self._epoch, changes)
         except BaseException as exc:
             ledger.rollback()
-            if isinstance(exc, OutboxFull):
-                # Refused whole; let what creates no order (pay, cancel, deadlines) through.
+            if isinstance(exc, (OutboxFull, PoolShort)):
+                # Refused whole for what some commands do (create orders while Kafka is
+                # behind; draw on a pool a sibling emptied): those fail, and the rest of
+                # the group (pay, cancel, deadlines; the buyers beside a refill) runs again.
+                refused = _creates if isinstance(exc, OutboxFull) else _draws
                 for queued in group:
-                    if queued.creates and not queued.future.done():
+                    if refused(queued) and not queued.future.done():
                         queued.future.set_exception(exc)
-                self._queue[:0] = [q for q in group if not q.creates]
+                self._queue[:0] = [q for q in group if not refused(q)]
                 return
-            if isinstance(exc, PoolShort):
-                for queued in group:
-                    if queued.draws and not queued.future.done():
-                        queued.future.set_exception(exc)
-                self._queue[:0] = [q for q in group if not q.draws]
-                return
-            if not isinstance(exc, (Fenced, PoolShort, DependencyDown)):
+            if not isinstance(exc, (Fenced, DependencyDown)):
                 # Refused writes changed nothing, and a breaker sent none; others may have.
                 self._stale = True
             if isinstance(exc, Fenced):
