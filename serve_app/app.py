@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -26,6 +27,7 @@ class Storefront:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        log_into_serve()
         watch_breakers(settings, "replica", (REDIS, MYSQL))
         self._backends = Backends(settings)
         ensure_singletons(settings)
@@ -38,6 +40,18 @@ class Storefront:
 
     async def __del__(self) -> None:
         await self._backends.close()
+
+
+def log_into_serve() -> None:
+    """The app's own loggers (``flashsale.*``) write where Serve's do: the replica's
+    log file under the session's logs/serve, with Serve's request id. Serve configures
+    only its own logger (``ray.serve``, not propagating), so ours had no handler and a
+    ``logger.exception`` from a replica reached no log file."""
+    serve_logger = logging.getLogger("ray.serve")
+    app_logger = logging.getLogger("flashsale")
+    app_logger.handlers = list(serve_logger.handlers)
+    app_logger.setLevel(logging.INFO)
+    app_logger.propagate = False
 
 
 def build_app(args: dict[str, Any]) -> Application:
