@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import aiomysql
@@ -18,22 +17,44 @@ import aiomysql
 from actors.adapters.breakers import MYSQL, guarded
 from actors.domain.events import ORDER_FIELDS, TIME_FIELDS
 
-_UPSERT = (
-    f"INSERT INTO orders ({', '.join(ORDER_FIELDS)})"
-    f" VALUES ({', '.join(['%s'] * len(ORDER_FIELDS))})"
+_INSERT = f"INSERT INTO orders ({', '.join(ORDER_FIELDS)}) VALUES "
+_ON_DUPLICATE = (
     " ON DUPLICATE KEY UPDATE"
     " status = IF(VALUES(status) = 'reserved', status, VALUES(status)),"
     " paid_at = COALESCE(paid_at, VALUES(paid_at)),"
     " cancelled_at = COALESCE(cancelled_at, VALUES(cancelled_at))"
 )
+_INT_FIELDS = frozenset(("quantity", "amount_cents"))
+# Rows per statement: a few hundred bytes each, far below max_allowed_packet.
+_ROWS_PER_STATEMENT = 1000
 
 
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
+def _time(ts: float | None) -> str:
+    # Epoch seconds to DATETIME(6) in UTC by arithmetic, whatever the session's time
+    # zone (FROM_UNIXTIME would read it in the session's).
+    if ts is None:
+        return "NULL"
+    return f"TIMESTAMPADD(MICROSECOND,{round(float(ts) * 1_000_000)},'1970-01-01')"
 
 
-def _row(e: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(_dt(e[f]) if f in TIME_FIELDS else e[f] for f in ORDER_FIELDS)
+def _int(n: int) -> str:
+    return str(int(n))
+
+
+def values_sql(events: list[dict[str, Any]], quote: Callable[[str], str]) -> str:
+    """The rows of a multi-row INSERT, formatted here rather than by the driver: its
+    per-value escaping (a type dispatch per field, datetimes formatted in Python) was
+    most of the sink's CPU per event. ``quote``: the connection's string escaping."""
+
+    def text(v: str) -> str:
+        if not isinstance(v, str):
+            raise TypeError(f"expected a string, got {v!r:.80}")
+        return "'" + quote(v) + "'"
+
+    columns = [
+        (f, _time if f in TIME_FIELDS else _int if f in _INT_FIELDS else text) for f in ORDER_FIELDS
+    ]
+    return ",".join("(" + ",".join(fmt(e[f]) for f, fmt in columns) + ")" for e in events)
 
 
 @guarded(MYSQL)
@@ -75,7 +96,10 @@ class MysqlOrderStore:
             try:
                 async with conn.cursor() as cur:
                     # Rows in event order: one order's later event updates its earlier one.
-                    await cur.executemany(_UPSERT, [_row(e) for e in events])
+                    for at in range(0, len(events), _ROWS_PER_STATEMENT):
+                        chunk = events[at : at + _ROWS_PER_STATEMENT]
+                        rows = values_sql(chunk, conn.escape_string)
+                        await cur.execute(_INSERT + rows + _ON_DUPLICATE)
                 await conn.commit()
             except asyncio.CancelledError:
                 # Cut off mid-statement (the bound, or the sink stopping): the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 import pytest
 
@@ -118,3 +119,30 @@ async def test_events_of_the_wrong_shape_are_skipped_not_retried_forever(
     await produce(stack, kafka_topic, [*junk, good])
     assert await drain(stack, kafka_topic, f"g-{suffix()}", expected=1) == 1
     assert (await rows(stack, [good["order_id"]]))[good["order_id"]][0] == "reserved"
+
+
+@pytest.mark.timeout(120)
+async def test_strings_and_times_arrive_as_they_left(stack: Settings, kafka_topic: str) -> None:
+    """The sink formats its rows itself (actors/adapters/mysql_store.py): quotes,
+    backslashes and non-ASCII survive, and times land as UTC to the microsecond."""
+    order_id = f"{suffix()}-strings"
+    awkward = "o'b\\\"; DROP TABLE x; -- ü"  # user_id is VARCHAR(36)
+    created = 1765000000.123456
+    e = event("paid", order_id, "paid", user_id=awkward, created_at=created, paid_at=created + 1)
+    await produce(stack, kafka_topic, [e])
+    assert await drain(stack, kafka_topic, f"g-{suffix()}", expected=1) == 1
+    pool = await mysql_pool(stack)
+    try:
+        async with pool.acquire() as conn, conn.cursor() as cur:
+            await cur.execute(
+                "SELECT user_id, created_at, paid_at, cancelled_at FROM orders WHERE order_id = %s",
+                (order_id,),
+            )
+            user_id, created_at, paid_at, cancelled_at = await cur.fetchone()
+    finally:
+        pool.close()
+        await pool.wait_closed()
+    assert user_id == awkward
+    assert created_at == datetime(2025, 12, 6, 5, 46, 40, 123456)
+    assert paid_at == datetime(2025, 12, 6, 5, 46, 41, 123456)
+    assert cancelled_at is None

@@ -1,0 +1,53 @@
+"""The sink's rows as SQL text (actors/adapters/mysql_store.py ``values_sql``): each field
+formatted by its kind, strings only through the connection's escaping."""
+
+import pytest
+from pymysql.converters import escape_string
+
+from actors.adapters.mysql_store import values_sql
+
+
+def order(**changes: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "v": 1,
+        "type": "created",
+        "order_id": "o1",
+        "deal_id": "d1",
+        "user_id": "u1",
+        "quantity": 2,
+        "amount_cents": 400,
+        "status": "reserved",
+        "created_at": 1.5,
+        "pay_by": 901.25,
+        "paid_at": None,
+        "cancelled_at": None,
+    }
+    return base | changes
+
+
+def test_rows_in_column_order_with_times_as_utc_microseconds_and_null_for_none() -> None:
+    sql = values_sql([order(), order(order_id="o2", status="paid", paid_at=2.0)], escape_string)
+    assert sql == (
+        "('o1','d1','u1',2,400,'reserved',"
+        "TIMESTAMPADD(MICROSECOND,1500000,'1970-01-01'),"
+        "TIMESTAMPADD(MICROSECOND,901250000,'1970-01-01'),NULL,NULL),"
+        "('o2','d1','u1',2,400,'paid',"
+        "TIMESTAMPADD(MICROSECOND,1500000,'1970-01-01'),"
+        "TIMESTAMPADD(MICROSECOND,901250000,'1970-01-01'),"
+        "TIMESTAMPADD(MICROSECOND,2000000,'1970-01-01'),NULL)"
+    )
+
+
+def test_strings_go_through_the_escaping_it_is_given() -> None:
+    sql = values_sql([order(user_id="o'b\\")], escape_string)
+    assert "'o\\'b\\\\'" in sql
+    assert values_sql([order(user_id="x")], lambda s: s.upper()).count("'X'") == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("user_id", 7), ("order_id", None), ("quantity", "2; DROP"), ("created_at", "now")],
+)
+def test_a_value_of_the_wrong_kind_is_refused_not_written(field: str, value: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        values_sql([order(**{field: value})], escape_string)
