@@ -108,6 +108,11 @@ class Outbox(Protocol):
 
     async def acknowledge(self, deal_id: str, entry_ids: list[str]) -> None: ...
 
+    async def sweep(self) -> int:
+        """Mark every known deal whose outbox holds events but is not in ``deals``
+        (written by a shard that predates the marks); returns how many it marked."""
+        ...
+
 
 class EventPublisher(Protocol):
     async def publish(self, entries: list[OutboxEntry]) -> None:

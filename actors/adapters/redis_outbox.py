@@ -21,9 +21,14 @@ end
 
 @guarded(REDIS)
 class RedisOutbox:
-    def __init__(self, client: aioredis.Redis, registry: str = keys.OUTBOXES) -> None:
+    def __init__(
+        self, client: aioredis.Redis, registry: str = keys.OUTBOXES, known: str = keys.DEALS
+    ) -> None:
+        """``registry``: the marks; ``known``: the deals a sweep looks at (tests give
+        their own, so that the cluster's relay leaves theirs alone)."""
         self._redis = client
         self._registry = registry
+        self._known = known
         self._settle = client.register_script(_SETTLE)
 
     async def deals(self) -> list[str]:
@@ -33,6 +38,22 @@ class RedisOutbox:
     async def settle(self, deal_id: str) -> None:
         """Unmark a deal whose outbox is empty; one that got events meanwhile stays."""
         await self._settle(keys=[keys.outbox(deal_id), self._registry], args=[deal_id])
+
+    async def sweep(self) -> int:
+        """Every preheated deal's outbox length in one pipeline; those with events are
+        marked. The checkpoint script marks what it writes; this finds what a shard of
+        code older than the marks wrote (a stack upgraded with its shards running)."""
+        known = [d.decode() for d in await self._redis.zrange(self._known, 0, -1)]
+        if not known:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for deal_id in known:
+                pipe.xlen(keys.outbox(deal_id))
+            depths = await pipe.execute()
+        unmarked = [d for d, depth in zip(known, depths, strict=True) if depth]
+        if not unmarked:
+            return 0
+        return int(await self._redis.sadd(self._registry, *unmarked))
 
     async def backlog(self) -> dict[str, tuple[int, float | None]]:
         """Every marked deal's outbox: (events waiting, when the oldest was written,

@@ -18,13 +18,29 @@ logger = logging.getLogger("flashsale.relay")
 
 
 class OutboxRelay:
-    def __init__(self, outbox: Outbox, publisher: EventPublisher, batch: int = 500) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        publisher: EventPublisher,
+        batch: int = 500,
+        sweep_every: int = 600,
+    ) -> None:
+        """``sweep_every``: rounds between two sweeps of every known deal's outbox for
+        events no mark points at (the first round sweeps too: a relay starts after an
+        upgrade); at the relay's 50 ms rounds, every 30 s."""
         self._outbox = outbox
         self._publisher = publisher
         self._batch = batch
+        self._sweep_every = sweep_every
+        self._rounds = 0
 
     async def drain_once(self) -> int:
         """Send what every outbox holds now; return how many events went to Kafka."""
+        if self._rounds % self._sweep_every == 0:
+            marked = await self._outbox.sweep()
+            if marked:
+                logger.warning("%d outboxes held events with no mark; marked now", marked)
+        self._rounds += 1
         sent = 0
         for deal_id in await self._outbox.deals():
             while True:

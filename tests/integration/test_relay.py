@@ -78,7 +78,7 @@ async def test_every_event_reaches_kafka_in_order_and_leaves_the_outbox(
     registry = f"test:outboxes:{suffix()}"
     order_ids = await sell(redis, deal_id, registry)
     assert await redis.sismember(registry, deal_id)  # the shard's checkpoint marked its outbox
-    outbox = RedisOutbox(redis, registry)
+    outbox = RedisOutbox(redis, registry, known=f"{registry}:deals")
     # What the relay's gauges read: the depth, and when the oldest event was written.
     ((depth, oldest),) = (await outbox.backlog()).values()
     assert depth == 10 and oldest is not None and 0 <= time.time() - oldest < 60
@@ -107,6 +107,7 @@ async def test_a_crash_before_the_acknowledgement_resends_and_loses_nothing(
 ) -> None:
     deal_id = f"test-{suffix()}"
     registry = f"test:outboxes:{suffix()}"
+    known = f"{registry}:deals"  # the sweep's: not the cluster's deals
     await sell(redis, deal_id, registry)
 
     class CrashingOutbox(RedisOutbox):
@@ -118,9 +119,9 @@ async def test_a_crash_before_the_acknowledgement_resends_and_loses_nothing(
     try:
         publisher = KafkaEventPublisher(producer, kafka_topic)
         with pytest.raises(ConnectionError):
-            await OutboxRelay(CrashingOutbox(redis, registry), publisher).drain_once()
+            await OutboxRelay(CrashingOutbox(redis, registry, known), publisher).drain_once()
         assert await redis.xlen(keys.outbox(deal_id)) == 10  # nothing left the outbox
-        assert await OutboxRelay(RedisOutbox(redis, registry), publisher).drain_once() == 10
+        assert await OutboxRelay(RedisOutbox(redis, registry, known), publisher).drain_once() == 10
     finally:
         await producer.stop()
     events = await consume(stack, kafka_topic, 20)
@@ -128,3 +129,23 @@ async def test_a_crash_before_the_acknowledgement_resends_and_loses_nothing(
     assert len(events) == 20
     assert len({(e["order_id"], e["type"]) for e in events}) == 10
     await redis.delete(registry)
+
+
+@pytest.mark.timeout(60)
+async def test_a_sweep_marks_outboxes_with_events_and_no_mark(redis: aioredis.Redis) -> None:
+    """A shard of code older than the marks wrote events and marked nothing: the
+    relay's sweep over the known deals finds them (and only them)."""
+    sold, quiet = f"test-{suffix()}", f"test-{suffix()}"
+    registry = f"test:outboxes:{suffix()}"
+    known = f"{registry}:deals"
+    await sell(redis, sold, registry)
+    await redis.delete(registry)  # as if no checkpoint had marked it
+    await redis.zadd(known, {sold: time.time() + 60, quiet: time.time() + 60})
+    outbox = RedisOutbox(redis, registry, known)
+    try:
+        assert await outbox.deals() == []
+        assert await outbox.sweep() == 1
+        assert await outbox.deals() == [sold]
+        assert await outbox.sweep() == 0  # already marked
+    finally:
+        await redis.delete(registry, known, keys.outbox(sold))

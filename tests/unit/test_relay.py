@@ -19,6 +19,17 @@ class FakeOutbox:
         self.streams = {d: [entry(d, n) for n in range(count)] for d, count in deals.items()}
         self.marked = set(deals)
         self.fail_acks = 0
+        self.sweeps = 0  # counted apart from ``log``: the other tests read it whole
+
+    def write_unmarked(self, deal_id: str, *entries: OutboxEntry) -> None:
+        """As a shard of code older than the marks wrote."""
+        self.streams.setdefault(deal_id, []).extend(entries)
+
+    async def sweep(self) -> int:
+        self.sweeps += 1
+        found = {d for d, stream in self.streams.items() if stream} - self.marked
+        self.marked |= found
+        return len(found)
 
     def write(self, deal_id: str, *entries: OutboxEntry) -> None:
         self.streams.setdefault(deal_id, []).extend(entries)
@@ -68,10 +79,12 @@ class FakePublisher:
         return [i for batch in self.batches for i in batch]
 
 
-def relay_of(batch: int = 500, **deals: int) -> tuple[OutboxRelay, FakeOutbox, FakePublisher]:
+def relay_of(
+    batch: int = 500, sweep_every: int = 600, **deals: int
+) -> tuple[OutboxRelay, FakeOutbox, FakePublisher]:
     log: list[tuple] = []
     outbox, publisher = FakeOutbox(log, **deals), FakePublisher(log)
-    return OutboxRelay(outbox, publisher, batch=batch), outbox, publisher
+    return OutboxRelay(outbox, publisher, batch, sweep_every), outbox, publisher
 
 
 async def test_events_of_several_deals_go_out_in_outbox_order() -> None:
@@ -193,3 +206,22 @@ async def test_the_count_is_of_this_drain_only() -> None:
     outbox.write("a", entry("a", 10))
     assert await relay.drain_once() == 1
     assert await relay.drain_once() == 0
+
+
+async def test_events_no_mark_points_at_are_found_by_the_first_round_and_sent() -> None:
+    relay, outbox, publisher = relay_of()
+    outbox.write_unmarked("old", entry("old", 0), entry("old", 1))
+    assert await relay.drain_once() == 2
+    assert publisher.sent() == ["old-0", "old-1"]
+    assert outbox.marked == set()  # drained and settled like any other
+
+
+async def test_the_sweep_comes_again_only_after_its_rounds() -> None:
+    relay, outbox, publisher = relay_of(sweep_every=3)
+    for _ in range(3):
+        await relay.drain_once()
+    assert outbox.sweeps == 1
+    outbox.write_unmarked("old", entry("old", 0))
+    assert await relay.drain_once() == 1  # the fourth round sweeps again
+    assert outbox.sweeps == 2
+    assert publisher.sent() == ["old-0"]
