@@ -73,6 +73,11 @@ class KafkaBroker(LocalService):
                     "share.coordinator.state.topic.replication.factor=1",
                     "share.coordinator.state.topic.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
+                    # Threads for a one-node broker with one producer and one consumer
+                    # (defaults: 3 network, 8 I/O, 10 background), on few cores.
+                    "num.network.threads=1",
+                    "num.io.threads=2",
+                    "background.threads=2",
                     # Topics are created on purpose with the partitions the design needs.
                     "auto.create.topics.enable=false",
                     "",
@@ -87,6 +92,10 @@ class KafkaBroker(LocalService):
             "-Xms256m",
             "-Xmx512m",
             "-XX:+UseG1GC",
+            # The JIT's first tier only: C2 compiling the broker's hot code took as much
+            # CPU as serving requests for the first minutes (docs/design.md, issue 16),
+            # and this broker's steady load is light.
+            "-XX:TieredStopAtLevel=1",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={log4j}",
             f"-Dkafka.logs.dir={self.home}",
