@@ -106,7 +106,9 @@ class Outbox(Protocol):
 
     async def read(self, deal_id: str, limit: int) -> list[OutboxEntry]: ...
 
-    async def acknowledge(self, deal_id: str, entry_ids: list[str]) -> None: ...
+    async def acknowledge(self, deal_id: str, entry_ids: list[str]) -> None:
+        """What Kafka acknowledged leaves the outbox; one left empty is settled with it."""
+        ...
 
     async def sweep(self) -> int:
         """Mark every known deal whose outbox holds events but is not in ``deals``

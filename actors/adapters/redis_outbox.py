@@ -17,6 +17,16 @@ if redis.call('XLEN', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[2], ARGV[1])
 end
 """
+# The same after deleting what Kafka acknowledged: the relay's round then costs one
+# round trip less (on this box each is ~0.1-0.3 ms of CPU in the relay alone).
+_ACKNOWLEDGE = """
+for i = 2, #ARGV, 1000 do
+  redis.call('XDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+if redis.call('XLEN', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[1])
+end
+"""
 
 
 @guarded(REDIS)
@@ -30,6 +40,7 @@ class RedisOutbox:
         self._registry = registry
         self._known = known
         self._settle = client.register_script(_SETTLE)
+        self._acknowledge = client.register_script(_ACKNOWLEDGE)
 
     async def deals(self) -> list[str]:
         """The deals whose outbox may hold events (marked by the shards' checkpoints)."""
@@ -87,4 +98,6 @@ class RedisOutbox:
 
     async def acknowledge(self, deal_id: str, entry_ids: list[str]) -> None:
         if entry_ids:
-            await self._redis.xdel(keys.outbox(deal_id), *entry_ids)
+            await self._acknowledge(
+                keys=[keys.outbox(deal_id), self._registry], args=[deal_id, *entry_ids]
+            )

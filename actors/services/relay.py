@@ -47,10 +47,12 @@ class OutboxRelay:
                 entries = await self._outbox.read(deal_id, self._batch)
                 if entries:
                     await self._publisher.publish(entries)
+                    # Settles the deal too if that emptied its outbox.
                     await self._outbox.acknowledge(deal_id, [e.entry_id for e in entries])
                     sent += len(entries)
-                if len(entries) < self._batch:
+                else:
                     # Drained: the deal is read again once a shard writes to it.
                     await self._outbox.settle(deal_id)
+                if len(entries) < self._batch:
                     break
         return sent

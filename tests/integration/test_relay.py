@@ -149,3 +149,23 @@ async def test_a_sweep_marks_outboxes_with_events_and_no_mark(redis: aioredis.Re
         assert await outbox.sweep() == 0  # already marked
     finally:
         await redis.delete(registry, known, keys.outbox(sold))
+
+
+@pytest.mark.timeout(60)
+async def test_an_acknowledgement_that_empties_the_outbox_unmarks_it(
+    redis: aioredis.Redis,
+) -> None:
+    deal_id = f"test-{suffix()}"
+    registry = f"test:outboxes:{suffix()}"
+    await sell(redis, deal_id, registry)
+    outbox = RedisOutbox(redis, registry, known=f"{registry}:deals")
+    try:
+        entries = await outbox.read(deal_id, 100)
+        assert len(entries) == 10
+        await outbox.acknowledge(deal_id, [e.entry_id for e in entries[:4]])
+        assert await outbox.deals() == [deal_id]  # six still wait
+        await outbox.acknowledge(deal_id, [e.entry_id for e in entries[4:]])
+        assert await outbox.deals() == []
+        assert await redis.xlen(keys.outbox(deal_id)) == 0
+    finally:
+        await redis.delete(registry)
