@@ -106,6 +106,16 @@ def describe(failure: Failure) -> tuple[int, dict[str, dict[str, str]], dict[str
     return status, error_body(code, message), headers
 
 
+def describe_unavailable(
+    exc: Exception,
+) -> tuple[int, dict[str, dict[str, str]], dict[str, str]]:
+    """(status, body, headers) for one of ``UNAVAILABLE``: 503, retry after the
+    breaker's next probe when it is the breaker that answered, else after a second."""
+    retry_after_s = exc.retry_after_s if isinstance(exc, DependencyDown) else 1.0
+    body = error_body("unavailable", "a part of the shop is unavailable; retry shortly")
+    return 503, body, {"Retry-After": str(max(1, math.ceil(retry_after_s)))}
+
+
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
@@ -150,13 +160,8 @@ def install_error_handlers(app: FastAPI) -> None:
             logger.warning(
                 "%s %s: a backend is unavailable: %r", request.method, request.url.path, exc
             )
-            retry_after_s = exc.retry_after_s if isinstance(exc, DependencyDown) else 1.0
-            return error_response(
-                503,
-                "unavailable",
-                "a part of the shop is unavailable; retry shortly",
-                {"Retry-After": str(max(1, math.ceil(retry_after_s)))},
-            )
+            status, body, headers = describe_unavailable(exc)
+            return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,8 @@
 
 That plumbing cost more than the purchase's own work (docs/design.md, "Performance"),
 so this ASGI wrapper reads the request itself, does what the app's middleware would
-for this one route (the body size limit, a JSON 500 for an unexpected error), and
+for this one route (the body size limit, a 503 for a dependency that does not answer, a
+JSON 500 for an unexpected error), and
 calls the same ``purchase_answer`` as the FastAPI route (serve_app/routes/purchase.py, which
 also states the contract for OpenAPI). Every other request passes on to FastAPI.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from starlette.types import Message, Receive, Scope, Send
 
 from serve_app.bootstrap import Shop
+from serve_app.errors import UNAVAILABLE, describe_unavailable
 from serve_app.routes.purchase import Answer, error, purchase_answer
 
 logger = logging.getLogger("flashsale.http")
@@ -47,6 +49,12 @@ class PurchaseFastPath:
             return
         try:
             answer = await self._answer(scope, receive, match.group(1))
+        except UNAVAILABLE as exc:
+            # As the app's handler answers them (serve_app/errors.py): a Redis whose
+            # breaker is open is a 503 to retry, not a 500. Not logged per request: in
+            # an outage that is every request, and the breakers' state is in /healthz
+            # and the metrics.
+            answer = Answer(*describe_unavailable(exc))
         except Exception:
             logger.exception("unhandled error on a purchase")
             answer = error(500, "internal_error", "something went wrong on our side")

@@ -4,10 +4,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import redis.exceptions
 
+from actors.ports import DependencyDown
 from cluster.settings import Settings
+from serve_app.auth import issue_token
 from serve_app.backends import Backends
 from serve_app.bootstrap import build_shop
+from serve_app.fast_path import PurchaseFastPath
 from serve_app.fastapi_app import create_api
 
 
@@ -86,3 +90,41 @@ async def test_crash_is_500_json_without_details(client: httpx.AsyncClient) -> N
     r = await client.get("/boom")
     assert_error(r, 500, "internal_error")
     assert "kaput" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("raised", "retry_after"),
+    [
+        (DependencyDown("redis is unavailable (its circuit breaker is open)", 4.2), "5"),
+        (redis.exceptions.ConnectionError("a socket closed"), None),
+        (RuntimeError("kaput"), None),
+    ],
+)
+async def test_the_purchase_fast_path_answers_a_dependency_away_as_the_app_does(
+    monkeypatch: pytest.MonkeyPatch, raised: Exception, retry_after: str | None
+) -> None:
+    """The fast path (serve_app/fast_path.py) bypasses FastAPI's handlers: an open
+    breaker under it is a 503 with Retry-After, as on every other route, and only an
+    unexpected error is a 500 (the flash sale bench once got 111 such 500s)."""
+    settings = Settings.from_env({"FLASHSALE_JWT_SECRET": "s" * 32})
+    shop = build_shop(settings, Backends(settings))
+
+    async def purchase(*_: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(shop.purchases, "purchase", purchase)
+    app = PurchaseFastPath(create_api(shop), shop)
+    token, _ = issue_token(settings.jwt_secret, "u1", "buyer", 60)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        r = await c.post(
+            "/api/deals/d1/purchase",
+            json={"quantity": 1},
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "k1"},
+        )
+    if isinstance(raised, RuntimeError):
+        assert_error(r, 500, "internal_error")
+        assert "kaput" not in r.text
+    else:
+        assert_error(r, 503, "unavailable")
+        assert r.headers["Retry-After"] == (retry_after or "1")
