@@ -13,11 +13,13 @@ snapshot is dropped and repeats ask Redis again.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Protocol
 
 from actors.adapters.redis_deals import FirstAnswers
 
+logger = logging.getLogger("flashsale.sold_out")
 # Past this many orders the snapshot is not taken; repeats then ask Redis each time.
 MAX_SNAPSHOT = 50_000
 
@@ -63,5 +65,13 @@ class SoldOutBoard:
         return await self._store.first_answer(deal_id, user_id, key)
 
     async def _snapshot(self, deal_id: str) -> None:
-        self._answers[deal_id] = await self._store.first_answers(deal_id, MAX_SNAPSHOT)
+        try:
+            answers = await self._store.first_answers(deal_id, MAX_SNAPSHOT)
+        except Exception as exc:  # noqa: BLE001 -- the snapshot only saves Redis calls
+            # Redis away (its breaker open, say): the shard's answer stands, so the deal
+            # is flagged anyway and repeats ask the store, as past MAX_SNAPSHOT. Raising
+            # here turned the flash sale's sold-out answers into 500s.
+            logger.warning("no first-answers snapshot of %s: %r", deal_id, exc)
+            answers = None
+        self._answers[deal_id] = answers
         self._until[deal_id] = time.monotonic() + self._ttl_s

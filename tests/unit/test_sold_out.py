@@ -189,3 +189,22 @@ async def test_a_cancelled_mark_leaves_the_snapshot_to_finish() -> None:
     await board.mark("d-1")  # joins the snapshot still under way
     assert store.snapshots == 1
     assert board.is_sold_out("d-1")
+
+
+async def test_a_snapshot_that_fails_still_flags_the_deal_and_repeats_ask_the_store(
+    clock: FakeMonotonic,
+) -> None:
+    """Redis away when the deal runs dry (its breaker open): the shard's answer stands,
+    so the mark neither raises nor leaves the deal unflagged."""
+    store = FakeAnswers()
+    store.known[("d", "u1", "k1")] = ("o1", PAY_BY)
+
+    async def refused(deal_id: str, at_most: int) -> FirstAnswers | None:
+        raise ConnectionError("redis away (fake)")
+
+    store.first_answers = refused  # type: ignore[method-assign]
+    board = SoldOutBoard(store, ttl_s=1.0)
+    await board.mark("d")
+    assert board.is_sold_out("d")
+    assert await board.first_answer("d", "u1", "k1") == ("o1", PAY_BY)
+    assert store.single_lookups == 1
