@@ -40,6 +40,7 @@ ENV_NAMES: dict[str, str] = {
     "FLASHSALE_OUTBOX_MAX": "outbox_max",
     "FLASHSALE_BREAKER_FAILURES": "breaker_failures",
     "FLASHSALE_BREAKER_OPEN_S": "breaker_open_s",
+    "FLASHSALE_REDIS_MAX_CONNECTIONS": "redis_max_connections",
     "FLASHSALE_KAFKA_ORDERS_TOPIC": "kafka_orders_topic",
     "FLASHSALE_KAFKA_PARTITIONS": "kafka_partitions",
     "FLASHSALE_REDIS_PORT": "redis_port",
@@ -128,6 +129,10 @@ class Settings(BaseModel):
     # this many seconds the next calls probe it, and the first success closes it.
     breaker_failures: int = Field(5, ge=1, le=1000)
     breaker_open_s: float = Field(5.0, gt=0, le=600)
+    # Connections to Redis per client (per process): past them a call waits for one to
+    # free, up to half of call_timeout_s, then fails as this process's overload (503),
+    # which its Redis breaker does not count (cluster/clients.py).
+    redis_max_connections: int = Field(100, ge=1, le=10_000)
     kafka_orders_topic: str = Field("orders", pattern=r"^[A-Za-z0-9._-]{1,200}$")
     kafka_partitions: int = Field(4, ge=1, le=256)
 

@@ -56,6 +56,8 @@ def is_outage(exc: BaseException) -> bool:
     errors once (``raise StoreError(...) from exc``), so the cause chain is read too."""
     seen: BaseException | None = exc
     while seen is not None:
+        if isinstance(seen, redis.exceptions.MaxConnectionsError):
+            return False  # this process's own pool exhausted: its load, not Redis away
         if isinstance(seen, _OUTAGES):
             return True
         if isinstance(seen, pymysql.err.OperationalError | pymysql.err.InterfaceError):

@@ -52,6 +52,9 @@ def wrapped(cause: BaseException) -> StoreError:
         (redis.exceptions.ConnectionError("gone"), True),
         (redis.exceptions.TimeoutError("slow"), True),
         (wrapped(redis.exceptions.TimeoutError("slow")), True),
+        # This process's own connection pool full: its load, not Redis away.
+        (redis.exceptions.MaxConnectionsError("no connection free"), False),
+        (wrapped(redis.exceptions.MaxConnectionsError("no connection free")), False),
         (aiokafka.errors.KafkaConnectionError(), True),
         (aiokafka.errors.RequestTimedOutError(), True),
         (pymysql.err.OperationalError(2003, "can't connect"), True),
