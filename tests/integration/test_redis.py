@@ -57,3 +57,16 @@ async def test_a_full_connection_pool_waits_then_fails_as_overload_not_as_redis_
         assert await client.ping()
     finally:
         await client.aclose()
+
+
+@pytest.mark.timeout(60)
+async def test_a_call_waiting_for_a_connection_gets_the_one_released(stack: Settings) -> None:
+    client = redis_client(stack.model_copy(update={"redis_max_connections": 1}))
+    name = key("pool")
+    try:
+        holder = asyncio.create_task(client.blpop([name], timeout=0.3))
+        await asyncio.sleep(0.05)
+        assert await asyncio.gather(client.ping(), client.ping()) == [True, True]
+        assert await holder is None
+    finally:
+        await client.aclose()
