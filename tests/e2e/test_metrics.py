@@ -31,17 +31,22 @@ def batches_exported() -> float:
     return sum(float(v) for v in BATCH_COUNT.findall(exported()))
 
 
-def _by_tags(pattern: re.Pattern[str]) -> set[tuple[str, str, float]]:
-    found = set()
-    for labels, value in pattern.findall(exported()):
+def _by_tags(pattern: re.Pattern[str]) -> list[tuple[str, str, float]]:
+    """(dependency, process kind, value) of each exported series. Keyed by the whole
+    label set (the process's own labels too): two processes of one kind with the same
+    value are two series, not one (a set of these tuples once hid a shard's opening
+    behind an older shard's equal count)."""
+    series = {labels: float(value) for labels, value in pattern.findall(exported())}
+    found = []
+    for labels, value in series.items():
         tags = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-        found.add((tags.get("dependency", ""), tags.get("process", ""), float(value)))
+        found.append((tags.get("dependency", ""), tags.get("process", ""), value))
     return found
 
 
 def breaker_states() -> set[tuple[str, str, float]]:
     """(dependency, process kind, state) of every breaker gauge exported."""
-    return _by_tags(BREAKER_STATE)
+    return set(_by_tags(BREAKER_STATE))
 
 
 def breakers_opened(dependency: str, process: str) -> float:
