@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 from typing import Any
 
@@ -46,10 +47,23 @@ def log_into_serve() -> None:
     """The app's own loggers (``flashsale.*``) write where Serve's do: the replica's
     log file under the session's logs/serve, with Serve's request id. Serve configures
     only its own logger (``ray.serve``, not propagating), so ours had no handler and a
-    ``logger.exception`` from a replica reached no log file."""
+    ``logger.exception`` from a replica reached no log file.
+
+    Serve's handler buffers records (1000 of them under RAY_SERVE_THROUGHPUT_OPTIMIZED,
+    flushed early only by an ERROR): a replica's warnings, each the cause of a 503,
+    stayed in memory where no operator could read them. Ours go to the same file
+    through the same filters, one record at a time."""
     serve_logger = logging.getLogger("ray.serve")
+    handlers: list[logging.Handler] = []
+    for handler in serve_logger.handlers:
+        if isinstance(handler, logging.handlers.MemoryHandler) and handler.target is not None:
+            unbuffered = logging.handlers.MemoryHandler(capacity=1, target=handler.target)
+            for kept in handler.filters:
+                unbuffered.addFilter(kept)
+            handler = unbuffered
+        handlers.append(handler)
     app_logger = logging.getLogger("flashsale")
-    app_logger.handlers = list(serve_logger.handlers)
+    app_logger.handlers = handlers
     app_logger.setLevel(logging.INFO)
     app_logger.propagate = False
 

@@ -15,6 +15,7 @@ import pymysql
 import redis.asyncio as aioredis
 from aiokafka.client import AIOKafkaClient
 
+from actors.adapters.breakers import MYSQL_AWAY
 from cluster import clients
 from cluster.settings import Settings
 
@@ -53,14 +54,24 @@ class Backends:
     async def _sql(self, sql: str, args: tuple[Any, ...], *, fetch: bool) -> list[tuple[Any, ...]]:
         pool = await self.mysql()
         try:
-            async with pool.acquire() as conn, conn.cursor() as cur:
-                await cur.execute(sql, args)
-                rows = list(await cur.fetchall()) if fetch else []
-                await conn.commit()
-                return rows
-        except pymysql.err.OperationalError:
-            # The server went away: the pool's other connections are dead too.
-            await self.reset_mysql()
+            async with pool.acquire() as conn:
+                try:
+                    async with conn.cursor() as cur:
+                        await cur.execute(sql, args)
+                        rows = list(await cur.fetchall()) if fetch else []
+                    await conn.commit()
+                    return rows
+                except Exception:
+                    # A refused statement (a duplicate key) leaves its transaction open:
+                    # ended here, the connection goes back to the pool fit for reuse.
+                    # (Cut off by the timeout, aiomysql closes it itself.)
+                    with contextlib.suppress(Exception):  # a dead one cannot roll back
+                        await conn.rollback()
+                    raise
+        except pymysql.err.OperationalError as exc:
+            if not exc.args or exc.args[0] in MYSQL_AWAY:
+                # The server went away: the pool's other connections are dead too.
+                await self.reset_mysql()
             raise
 
     async def kafka_metadata(self) -> set[str]:

@@ -48,7 +48,7 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     aiokafka.errors.NodeNotReadyError,
 )
 # MySQL's client errors for a server that is not there (not: a deadlock it reported).
-_MYSQL_AWAY = {2003, 2006, 2013, 2055}
+MYSQL_AWAY = frozenset({2003, 2006, 2013, 2055})
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -63,7 +63,7 @@ def is_outage(exc: BaseException) -> bool:
         if isinstance(seen, pymysql.err.OperationalError | pymysql.err.InterfaceError):
             return (
                 not seen.args
-                or seen.args[0] in _MYSQL_AWAY
+                or seen.args[0] in MYSQL_AWAY
                 or isinstance(seen, pymysql.err.InterfaceError)
             )
         seen = seen.__cause__

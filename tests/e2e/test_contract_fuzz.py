@@ -22,6 +22,7 @@ from cluster import names
 from cluster.settings import Settings
 from tests.e2e.api_client import token
 from tests.random_refs import suffix
+from tests.serve_logs import ReplicaLogs
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 # Enough to cover every operation in every phase (about 800 requests a run) while the
@@ -80,11 +81,16 @@ def retire_fuzzed_shards(ray_driver: None) -> Iterator[None]:
 @pytest.mark.usefixtures("retire_fuzzed_shards")
 @pytest.mark.parametrize("role", ["buyer", "admin"])
 def test_schemathesis_finds_nothing(stack: Settings, role: str) -> None:
+    logs = ReplicaLogs(stack)
     # A fresh user per run: the per-user rate limit is not what this test is about.
     done = schemathesis(stack, token(stack, f"fuzz-{role}-{suffix()}", role=role))
     # Its own summary (seed included) stays in the test output either way.
     print(done.stdout[-3000:])
-    assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-2000:]
+    # A failure's cause first: a 5xx's exception, as the replica logged it.
+    assert done.returncode == 0, (
+        "\n".join(["replicas logged:", *logs.since(), "schemathesis said:", done.stdout[-12000:]])
+        + done.stderr[-2000:]
+    )
     assert " passed" in done.stdout and "Stateful" in done.stdout, done.stdout[-3000:]
 
 
