@@ -152,7 +152,11 @@ class RetryingSale:
             self.retried[why] += 1
             await asyncio.sleep(wait if why.isdigit() else 0.5)
 
-    async def run(self, in_flight: int = 50) -> None:
+    async def run(self, in_flight: int = 50, more: list[Buyer] | None = None) -> None:
+        """Every buyer buys and pays; ``more``: only these, buyers who come later (and
+        join ``people``)."""
+        if more is not None:
+            self.people += more
         gate = asyncio.Semaphore(in_flight)
         async with client(self.settings, timeout_s=30, connections=25) as api:
 
@@ -179,7 +183,7 @@ class RetryingSale:
                 assert paid.status_code == 200, paid.text
                 self.paid.add(order)
 
-            await asyncio.gather(*(one(b) for b in self.people))
+            await asyncio.gather(*(one(b) for b in (self.people if more is None else more)))
 
     def assert_sold_exactly(self, stock: int) -> None:
         """The stock went to paid orders, each buyer's key named one order, and every
