@@ -28,7 +28,6 @@ from actors.observability import breaker_summary, export_gauge, watch_breakers
 from actors.services.relay import OutboxRelay
 from actors.supervise import Step, Supervisor
 from cluster.clients import kafka_producer, redis_client
-from cluster.priority import lower_priority
 from cluster.settings import Settings
 
 # One drain round per 50 ms at most: at a few thousand purchases a second a round then
@@ -45,7 +44,6 @@ MAX_HOLD_S = 600.0
 class OrderPublisher:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        lower_priority(settings.background_nice)  # no buyer waits for it
         watch_breakers(settings, "publisher", (REDIS, KAFKA))
         self._outbox = RedisOutbox(redis_client(settings))
         self._sent = 0

@@ -24,7 +24,6 @@ from actors.observability import breaker_summary, export_gauge, watch_breakers
 from actors.services.sink import OrderSinkLoop
 from actors.supervise import Step, Supervisor
 from cluster.clients import kafka_consumer, mysql_pool
-from cluster.priority import lower_priority
 from cluster.settings import Settings
 
 GROUP_ID = "flashsale-order-sink"
@@ -45,7 +44,6 @@ _CHANGE_FIELDS = ("created_at", "paid_at", "cancelled_at")
 class OrderSink:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        lower_priority(settings.background_nice)  # no buyer waits for it
         watch_breakers(settings, "sink", (KAFKA, MYSQL))
         self._written = 0
         # The fault drills' hook: hold a written batch of one deal before its offsets

@@ -38,7 +38,6 @@ ENV_NAMES: dict[str, str] = {
     "FLASHSALE_BATCH_MAX": "batch_max",
     "FLASHSALE_BATCH_CONCURRENCY": "batch_concurrency",
     "FLASHSALE_OUTBOX_MAX": "outbox_max",
-    "FLASHSALE_BACKGROUND_NICE": "background_nice",
     "FLASHSALE_BREAKER_FAILURES": "breaker_failures",
     "FLASHSALE_BREAKER_OPEN_S": "breaker_open_s",
     "FLASHSALE_REDIS_MAX_CONNECTIONS": "redis_max_connections",
@@ -125,12 +124,6 @@ class Settings(BaseModel):
     # Order events a deal's outbox may hold before Kafka has them: past it, purchases
     # get 503 (payments and cancels still pass), so a Kafka outage cannot fill Redis.
     outbox_max: int = Field(10_000, ge=1, le=10_000_000)
-    # CPU priority (nice) of the work no buyer waits for: the order pipeline (relay,
-    # sink, the local Kafka broker) and Ray's own background (dashboard, its agent,
-    # log monitor, autoscaler monitor). Under a burst on shared cores it yields them to
-    # the purchase path, and the outbox (bounded by outbox_max) absorbs the difference
-    # until the burst passes. 0: everything at the same priority.
-    background_nice: int = Field(10, ge=0, le=19)
     # Circuit breakers (actors/adapters/breakers.py), one per dependency per process:
     # this many calls in a row finding it away open it; open, calls fail at once; after
     # this many seconds the next calls probe it, and the first success closes it.

@@ -116,12 +116,7 @@ class KafkaBroker(LocalService):
                     str(props),
                 ]
             )
-        spawn(
-            [*jvm, "kafka.Kafka", str(props)],
-            pid_file=self.pid_file,
-            log_file=self.log_file,
-            nice=self.settings.background_nice,  # the pipeline: no buyer waits for it
-        )
+        spawn([*jvm, "kafka.Kafka", str(props)], pid_file=self.pid_file, log_file=self.log_file)
 
     def _after_start(self) -> None:
         asyncio.run(ensure_topics(self.settings))

@@ -74,21 +74,13 @@ def wait_until(
 
 
 def spawn(
-    argv: Sequence[str],
-    *,
-    pid_file: Path,
-    log_file: Path,
-    env: dict[str, str] | None = None,
-    nice: int = 0,
+    argv: Sequence[str], *, pid_file: Path, log_file: Path, env: dict[str, str] | None = None
 ) -> int:
-    """Start a long-running server detached from us, in its own session, at CPU
-    priority ``nice`` (cluster/priority.py).
+    """Start a long-running server detached from us, in its own session.
 
     A shell starts it in the background and exits, so the server is not our child:
     it outlives this process and leaves no zombie or open handle behind.
     """
-    if nice:
-        argv = ["nice", "-n", str(nice), *argv]
     log_file.parent.mkdir(parents=True, exist_ok=True)
     launcher = 'log=$1; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!'
     result = subprocess.run(

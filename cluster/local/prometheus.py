@@ -124,7 +124,6 @@ class PrometheusServer(LocalService):
             ],
             pid_file=self.pid_file,
             log_file=self.log_file,
-            nice=self.settings.background_nice,  # scrapes and queries: no buyer waits
         )
 
     def _after_start(self) -> None:

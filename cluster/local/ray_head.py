@@ -34,7 +34,6 @@ from cluster.local.procs import (
     wait_until,
 )
 from cluster.local.service import LocalService
-from cluster.priority import lower_priority
 from cluster.settings import Settings
 
 SERVE_CONFIG = Path(__file__).resolve().parent.parent / "serve_config.yaml"
@@ -104,10 +103,6 @@ class RayHead(LocalService):
                 "RAY_SERVE_HAPROXY_STATS_PORT": str(self.settings.haproxy_stats_port),
                 "RAY_SERVE_HAPROXY_METRICS_PORT": str(self.settings.haproxy_metrics_port),
                 "RAY_USAGE_STATS_ENABLED": "0",
-                # Ray starts workers at nice 15, below its own background and the
-                # broker: here the replicas, shards and HAProxy (a replica's child) run
-                # at 0, and the background is lowered instead (cluster/priority.py).
-                "RAY_worker_niceness": "0",
                 # The dashboard's metric charts query this Prometheus (Ray's default is
                 # localhost:9090, which need not be ours). Only the head's dashboard
                 # reads it; worker nodes get the same env and ignore it.
@@ -281,53 +276,6 @@ def serve_replica_ports(first: int) -> dict[str, str]:
         "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(first + 10000),
         "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(first + 11000),
     }
-
-
-# Ray's processes that serve researchers and operators, never a request: the dashboard
-# (and its module processes, its children), its per-node agent (which exports the metrics), the runtime
-# env agent, the log monitor, the autoscaler's monitor, the Ray client server.
-RAY_BACKGROUND = (
-    "ray/dashboard/dashboard.py",
-    "ray::DashboardAgent",
-    "ray::RuntimeEnvAgent",
-    "ray/_private/log_monitor.py",
-    "ray/autoscaler/_private/monitor.py",
-    "ray.util.client.server",
-)
-
-
-def lower_ray_background(namespace: str, nice: int) -> None:
-    """Lower Ray's background processes of this cluster to ``nice``, with their
-    children. Ours: the process or an ancestor (a raylet starts the agents) has this
-    cluster's GCS namespace in its environment, so a second cluster on this machine is
-    left alone. An ancestor, because processes that rename themselves (setproctitle:
-    the agents, the dashboard's modules) can overwrite what /proc shows of theirs."""
-    if not nice:
-        return
-    marker = f"RAY_external_storage_namespace={namespace}".encode()
-
-    def has_marker(pid: int) -> bool:
-        try:
-            return marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            return False
-
-    def parent(pid: int) -> int:
-        try:
-            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            return 0
-
-    def of_this_cluster(pid: int) -> bool:
-        while pid > 1:
-            if has_marker(pid):
-                return True
-            pid = parent(pid)
-        return False
-
-    ours = {pid for f in RAY_BACKGROUND for pid in pids_matching(f) if of_this_cluster(pid)}
-    for pid in ours | descendants(ours):
-        lower_priority(nice, pid)
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

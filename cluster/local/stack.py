@@ -17,7 +17,7 @@ from cluster.local.kafka import KafkaBroker, ensure_topics
 from cluster.local.mariadb import MariaDB
 from cluster.local.procs import log
 from cluster.local.prometheus import PrometheusServer
-from cluster.local.ray_head import RayHead, deploy_serve, lower_ray_background, wait_healthy
+from cluster.local.ray_head import RayHead, deploy_serve, wait_healthy
 from cluster.local.ray_workers import worker_nodes
 from cluster.local.redis_server import GcsRedisServer, RedisServer
 from cluster.local.service import LocalService
@@ -67,9 +67,6 @@ def up(settings: Settings) -> dict[str, object]:
             node.start()
     deploy_serve(settings, head)
     health = wait_healthy(settings)
-    if "RAY_ADDRESS" not in settings.given:
-        # Now: the nodes' agents start after `ray start` returns.
-        lower_ray_background(head.gcs_namespace(), settings.background_nice)
     write_env_file(settings)
     log(f"up in {time.monotonic() - started:.1f}s")
     return health
