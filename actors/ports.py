@@ -95,19 +95,15 @@ class OutboxEntry:
 
 
 class Outbox(Protocol):
-    async def deals(self) -> list[str]:
-        """The deals whose outbox may hold events."""
+    async def take(self, limit: int) -> dict[str, list[OutboxEntry]]:
+        """The oldest events, up to ``limit`` a deal, of every deal marked as having
+        some, each deal's in order. A marked deal found empty is unmarked in the same
+        step, until its next event."""
         ...
 
-    async def settle(self, deal_id: str) -> None:
-        """The relay found the deal's outbox empty: drop it from ``deals`` until the
-        next event (an event written meanwhile keeps it)."""
-        ...
-
-    async def read(self, deal_id: str, limit: int) -> list[OutboxEntry]: ...
-
-    async def acknowledge(self, deal_id: str, entry_ids: list[str]) -> None:
-        """What Kafka acknowledged leaves the outbox; one left empty is settled with it."""
+    async def acknowledge(self, through: dict[str, str]) -> None:
+        """Kafka has each deal's events up to and including this entry id (the head of
+        its outbox): they leave it, and a deal left empty is unmarked."""
         ...
 
     async def sweep(self) -> int:

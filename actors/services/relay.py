@@ -3,7 +3,9 @@
 At least once, never lost: an entry leaves the outbox only after Kafka acknowledged it
 (``acks=all``, idempotent producer). A crash between the two re-sends it; the sink's
 idempotent writes absorb the copy. Within a deal the outbox is read in order, and the
-events of one order share a Kafka key, so they reach one partition in order.
+events of one order share a Kafka key, so they reach one partition in order. A round
+costs a few round trips however many deals are on sale: one to take every outbox's
+head, one publish, one acknowledgement.
 
 No Ray here (actors/relay_actor.py wraps it): it is driven by ``drain_once`` in tests.
 """
@@ -27,7 +29,7 @@ class OutboxRelay:
     ) -> None:
         """``sweep_every``: rounds between two sweeps of every known deal's outbox for
         events no mark points at (the first round sweeps too: a relay starts after an
-        upgrade); at the relay's 50 ms rounds, every 30 s."""
+        upgrade)."""
         self._outbox = outbox
         self._publisher = publisher
         self._batch = batch
@@ -42,17 +44,14 @@ class OutboxRelay:
                 logger.warning("%d outboxes held events with no mark; marked now", marked)
         self._rounds += 1
         sent = 0
-        for deal_id in await self._outbox.deals():
-            while True:
-                entries = await self._outbox.read(deal_id, self._batch)
-                if entries:
-                    await self._publisher.publish(entries)
-                    # Settles the deal too if that emptied its outbox.
-                    await self._outbox.acknowledge(deal_id, [e.entry_id for e in entries])
-                    sent += len(entries)
-                else:
-                    # Drained: the deal is read again once a shard writes to it.
-                    await self._outbox.settle(deal_id)
-                if len(entries) < self._batch:
-                    break
-        return sent
+        while True:
+            taken = await self._outbox.take(self._batch)
+            entries = [e for deal_entries in taken.values() for e in deal_entries]
+            if not entries:
+                return sent
+            # Every deal's events in one publish: one produce request a round.
+            await self._publisher.publish(entries)
+            await self._outbox.acknowledge({d: es[-1].entry_id for d, es in taken.items()})
+            sent += len(entries)
+            if all(len(es) < self._batch for es in taken.values()):
+                return sent  # every outbox drained as of its read

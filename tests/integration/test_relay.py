@@ -111,7 +111,7 @@ async def test_a_crash_before_the_acknowledgement_resends_and_loses_nothing(
     await sell(redis, deal_id, registry)
 
     class CrashingOutbox(RedisOutbox):
-        async def acknowledge(self, deal_id: str, entry_ids: list[str]) -> None:
+        async def acknowledge(self, through: dict[str, str]) -> None:
             raise ConnectionError("the relay died after Kafka acknowledged")
 
     producer = kafka_producer(stack)
@@ -143,16 +143,16 @@ async def test_a_sweep_marks_outboxes_with_events_and_no_mark(redis: aioredis.Re
     await redis.zadd(known, {sold: time.time() + 60, quiet: time.time() + 60})
     outbox = RedisOutbox(redis, registry, known)
     try:
-        assert await outbox.deals() == []
+        assert await outbox.take(100) == {}
         assert await outbox.sweep() == 1
-        assert await outbox.deals() == [sold]
+        assert list(await outbox.take(100)) == [sold]
         assert await outbox.sweep() == 0  # already marked
     finally:
         await redis.delete(registry, known, keys.outbox(sold))
 
 
 @pytest.mark.timeout(60)
-async def test_an_acknowledgement_that_empties_the_outbox_unmarks_it(
+async def test_an_acknowledgement_trims_the_head_and_one_that_empties_the_outbox_unmarks_it(
     redis: aioredis.Redis,
 ) -> None:
     deal_id = f"test-{suffix()}"
@@ -160,12 +160,33 @@ async def test_an_acknowledgement_that_empties_the_outbox_unmarks_it(
     await sell(redis, deal_id, registry)
     outbox = RedisOutbox(redis, registry, known=f"{registry}:deals")
     try:
-        entries = await outbox.read(deal_id, 100)
+        entries = (await outbox.take(100))[deal_id]
         assert len(entries) == 10
-        await outbox.acknowledge(deal_id, [e.entry_id for e in entries[:4]])
-        assert await outbox.deals() == [deal_id]  # six still wait
-        await outbox.acknowledge(deal_id, [e.entry_id for e in entries[4:]])
-        assert await outbox.deals() == []
+        assert {json.loads(e.payload)["order_id"] for e in entries} == {e.order_id for e in entries}
+        await outbox.acknowledge({deal_id: entries[3].entry_id})
+        assert await outbox.take(100) == {deal_id: entries[4:]}  # six still wait, in order
+        await outbox.acknowledge({deal_id: entries[-1].entry_id})
         assert await redis.xlen(keys.outbox(deal_id)) == 0
+        assert not await redis.sismember(registry, deal_id)
     finally:
         await redis.delete(registry)
+
+
+@pytest.mark.timeout(60)
+async def test_a_take_unmarks_an_empty_outbox_and_reads_events_written_without_an_order(
+    redis: aioredis.Redis,
+) -> None:
+    """An outbox written before the order id was kept beside each event (an upgraded
+    stack) still goes out, keyed by the event's own order id."""
+    old, empty = f"test-{suffix()}", f"test-{suffix()}"
+    registry = f"test:outboxes:{suffix()}"
+    payload = json.dumps({"order_id": "o-old"}).encode()
+    await redis.xadd(keys.outbox(old), {"event": payload})
+    await redis.sadd(registry, old, empty)
+    outbox = RedisOutbox(redis, registry, known=f"{registry}:deals")
+    try:
+        ((entry,),) = (await outbox.take(100)).values()
+        assert (entry.order_id, entry.payload) == ("o-old", payload)
+        assert await redis.smembers(registry) == {old.encode()}  # the empty one unmarked
+    finally:
+        await redis.delete(registry, keys.outbox(old))

@@ -38,28 +38,26 @@ class FakeOutbox:
     def ids(self, deal_id: str) -> list[str]:
         return [e.entry_id for e in self.streams[deal_id]]
 
-    async def deals(self) -> list[str]:
-        return sorted(self.marked)
+    async def take(self, limit: int) -> dict[str, list[OutboxEntry]]:
+        taken = {}
+        for deal_id in sorted(self.marked):
+            if self.streams[deal_id]:
+                taken[deal_id] = self.streams[deal_id][:limit]
+            else:
+                self.marked.discard(deal_id)  # found empty: unmarked in the same step
+        self.log.append(("take", limit, {d: len(es) for d, es in taken.items()}))
+        return taken
 
-    async def settle(self, deal_id: str) -> None:
-        self.log.append(("settle", deal_id))
-        if not self.streams[deal_id]:
-            self.marked.discard(deal_id)
-
-    async def read(self, deal_id: str, limit: int) -> list[OutboxEntry]:
-        got = self.streams[deal_id][:limit]
-        self.log.append(("read", deal_id, limit, len(got)))
-        return got
-
-    async def acknowledge(self, deal_id: str, entry_ids: list[str]) -> None:
+    async def acknowledge(self, through: dict[str, str]) -> None:
         if self.fail_acks:
             self.fail_acks -= 1
             raise ConnectionError("redis away (fake)")
-        self.log.append(("ack", deal_id, tuple(entry_ids)))
-        gone = set(entry_ids)
-        self.streams[deal_id] = [e for e in self.streams[deal_id] if e.entry_id not in gone]
-        if not self.streams[deal_id]:  # settled with it, as the adapter's script does
-            self.marked.discard(deal_id)
+        self.log.append(("ack", dict(through)))
+        for deal_id, last in through.items():
+            # The head up to ``last``, as the adapter trims it.
+            self.streams[deal_id] = self.streams[deal_id][self.ids(deal_id).index(last) + 1 :]
+            if not self.streams[deal_id]:
+                self.marked.discard(deal_id)
 
 
 class FakePublisher:
@@ -92,20 +90,23 @@ def relay_of(
 async def test_events_of_several_deals_go_out_in_outbox_order() -> None:
     relay, outbox, publisher = relay_of(batch=2, a=3, b=2, c=1)
     assert await relay.drain_once() == 6
-    assert publisher.sent() == ["a-0", "a-1", "a-2", "b-0", "b-1", "c-0"]
+    for deal_id, count in (("a", 3), ("b", 2), ("c", 1)):
+        assert [i for i in publisher.sent() if i[0] == deal_id] == [
+            f"{deal_id}-{n}" for n in range(count)
+        ]
     assert all(not stream for stream in outbox.streams.values())
 
 
-async def test_entries_are_acknowledged_only_after_publish_returned() -> None:
-    relay, outbox, _ = relay_of(batch=2, a=3)
+async def test_every_deal_goes_in_one_publish_and_is_acknowledged_after_it() -> None:
+    relay, outbox, _ = relay_of(batch=2, a=3, b=1)
     await relay.drain_once()
     assert outbox.log == [
-        ("read", "a", 2, 2),
-        ("publish", ("a-0", "a-1")),
-        ("ack", "a", ("a-0", "a-1")),
-        ("read", "a", 2, 1),
+        ("take", 2, {"a": 2, "b": 1}),
+        ("publish", ("a-0", "a-1", "b-0")),
+        ("ack", {"a": "a-1", "b": "b-0"}),
+        ("take", 2, {"a": 1}),  # a's read was full: there may be more
         ("publish", ("a-2",)),
-        ("ack", "a", ("a-2",)),  # a short read: the acknowledgement settles the deal
+        ("ack", {"a": "a-2"}),  # short reads only: drained, no take after it
     ]
 
 
@@ -124,13 +125,13 @@ async def test_a_failing_publisher_leaves_the_outbox_whole_and_the_next_drain_re
 
 async def test_a_failure_midway_keeps_only_what_was_not_acknowledged() -> None:
     relay, outbox, publisher = relay_of(batch=2, a=3, b=1)
-    publisher.fail_on = {2}  # the second batch of deal a
+    publisher.fail_on = {2}  # the second round of takes: a's third event
     with pytest.raises(ConnectionError):
         await relay.drain_once()
-    assert outbox.ids("a") == ["a-2"] and outbox.ids("b") == ["b-0"]
+    assert outbox.ids("a") == ["a-2"] and outbox.ids("b") == []
 
-    assert await relay.drain_once() == 2
-    assert publisher.sent() == ["a-0", "a-1", "a-2", "b-0"]
+    assert await relay.drain_once() == 1
+    assert publisher.sent() == ["a-0", "a-1", "b-0", "a-2"]
 
 
 async def test_a_lost_acknowledgement_sends_the_same_entries_again() -> None:
@@ -149,29 +150,29 @@ async def test_entries_go_in_batches_of_the_batch_size() -> None:
     relay, outbox, publisher = relay_of(batch=2, a=5)
     assert await relay.drain_once() == 5
     assert publisher.batches == [["a-0", "a-1"], ["a-2", "a-3"], ["a-4"]]
-    assert {step[2] for step in outbox.log if step[0] == "read"} == {2}
+    assert {step[1] for step in outbox.log if step[0] == "take"} == {2}
 
 
 @pytest.mark.parametrize(
-    ("count", "reads"),
+    ("count", "takes"),
     [
-        (3, [2, 1]),  # a short read: the deal is drained, no read after it
-        (4, [2, 2, 0]),  # a full read: there may be more, read again
+        (3, [2, 1]),  # a short read: the deal is drained, no take after it
+        (4, [2, 2, 0]),  # a full read: there may be more, take again
         (0, [0]),
     ],
 )
-async def test_a_short_read_ends_the_deal(count: int, reads: list[int]) -> None:
+async def test_a_short_read_ends_the_round(count: int, takes: list[int]) -> None:
     relay, outbox, publisher = relay_of(batch=2, a=count)
     assert await relay.drain_once() == count
-    assert [step[3] for step in outbox.log if step[0] == "read"] == reads
+    assert [sum(step[2].values()) for step in outbox.log if step[0] == "take"] == takes
     assert publisher.sent() == [f"a-{n}" for n in range(count)]
 
 
-async def test_an_empty_outbox_publishes_nothing() -> None:
+async def test_an_empty_outbox_publishes_nothing_and_is_unmarked() -> None:
     relay, outbox, publisher = relay_of(a=0, b=0)
     assert await relay.drain_once() == 0
     assert publisher.calls == 0
-    assert [step[0] for step in outbox.log] == ["read", "settle", "read", "settle"]
+    assert [step[0] for step in outbox.log] == ["take"]
     assert outbox.marked == set()
 
 
@@ -181,24 +182,27 @@ async def test_a_drained_deal_is_read_again_only_once_it_has_events() -> None:
     assert outbox.marked == set()  # both drained: the next rounds read nothing
     outbox.log.clear()
     assert await relay.drain_once() == 0
-    assert outbox.log == []
+    assert outbox.log == [("take", 2, {})]
     outbox.write("b", entry("b", 7))
     assert await relay.drain_once() == 1
-    assert [step[:2] for step in outbox.log if step[0] == "read"] == [("read", "b")]
+    assert [step[2] for step in outbox.log if step[0] == "take"][1] == {"b": 1}
     assert publisher.sent()[-1] == "b-7"
 
 
 async def test_a_deal_that_got_events_while_it_drained_stays_marked() -> None:
-    relay, outbox, _ = relay_of(batch=5, a=2)
+    relay, outbox, publisher = relay_of(batch=5, a=2)
     real_ack = outbox.acknowledge
 
-    async def ack_then_a_shard_writes(deal_id: str, entry_ids: list[str]) -> None:
-        await real_ack(deal_id, entry_ids)
-        outbox.write("a", entry("a", 9))  # after the read, before the settle
+    async def ack_then_a_shard_writes(through: dict[str, str]) -> None:
+        await real_ack(through)
+        outbox.write("a", entry("a", 9))  # after the read, before the next round
 
     outbox.acknowledge = ack_then_a_shard_writes  # type: ignore[method-assign]
     assert await relay.drain_once() == 2
     assert outbox.marked == {"a"}
+    outbox.acknowledge = real_ack  # type: ignore[method-assign]
+    assert await relay.drain_once() == 1
+    assert publisher.sent() == ["a-0", "a-1", "a-9"]
 
 
 async def test_the_count_is_of_this_drain_only() -> None:
