@@ -122,6 +122,30 @@ async def test_events_of_the_wrong_shape_are_skipped_not_retried_forever(
 
 
 @pytest.mark.timeout(120)
+async def test_junk_that_would_swallow_its_neighbours_in_one_parse_loses_no_event(
+    stack: Settings, kafka_topic: str
+) -> None:
+    """The source parses a partition's records as one JSON array: these two junk
+    records around a good event make a valid array of three elements, the good event
+    inside the first. The records are read one by one then, and the event is written."""
+    good = event("created", f"{suffix()}-good", "reserved")
+    records = [
+        (b"[0", b"junk"),
+        (json.dumps(good).encode(), good["order_id"].encode()),
+        (b"0], 1, 2", b"junk"),
+    ]
+    producer = kafka_producer(stack)
+    await producer.start()
+    try:
+        for value, key in records:  # one partition: one fetch, one parse
+            await producer.send_and_wait(kafka_topic, value, key=key, partition=0)
+    finally:
+        await producer.stop()
+    assert await drain(stack, kafka_topic, f"g-{suffix()}", expected=1) == 1
+    assert (await rows(stack, [good["order_id"]]))[good["order_id"]][0] == "reserved"
+
+
+@pytest.mark.timeout(120)
 async def test_strings_and_times_arrive_as_they_left(stack: Settings, kafka_topic: str) -> None:
     """The sink formats its rows itself (actors/adapters/mysql_store.py): quotes,
     backslashes and non-ASCII survive, and times land as UTC to the microsecond."""
