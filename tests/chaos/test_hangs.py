@@ -90,7 +90,7 @@ async def test_redis_hung_purchases_fail_fast_once_the_breaker_opens_and_recover
     async with client(drill, timeout_s=60, connections=25) as buyers_api:
         opened_before = await asyncio.to_thread(breakers_opened, "redis", "shard")
         trivial = await wave(drill, buyers_api, None)
-        yardstick = p99([s for _, s, _ in trivial])
+        before_p99 = p99([s for _, s, _ in trivial])
         os.kill(pid, signal.SIGSTOP)
         hung_at = time.monotonic()
         try:
@@ -128,6 +128,10 @@ async def test_redis_hung_purchases_fail_fast_once_the_breaker_opens_and_recover
                 f"this box ({took_s:.1f} s; FLASHSALE_BREAKER_OPEN_S {drill.breaker_open_s})"
             )
             second_p99 = p99([s for _, s, _ in second])
+            # The yardstick: the trivial endpoint under the same conditions, right after
+            # (Redis still hung, every part that needs it backing off), not only before
+            # the hang: a CI run once had 1.4 s before and the wave at 1.65 times that.
+            yardstick = p99([s for _, s, _ in await wave(drill, buyers_api, None)])
 
             async def exported_open() -> bool:
                 opened = await asyncio.to_thread(breakers_opened, "redis", "shard")
@@ -142,8 +146,8 @@ async def test_redis_hung_purchases_fail_fast_once_the_breaker_opens_and_recover
             os.kill(pid, signal.SIGCONT)
     print(
         f"\nRedis hung: first wave p99 {first_p99:.2f} s, second wave (breaker open) p99 "
-        f"{second_p99:.3f} s; trivial endpoint p99 {yardstick:.3f} s in the same run "
-        f"(ratio {second_p99 / yardstick:.2f})"
+        f"{second_p99:.3f} s; trivial endpoint p99 {yardstick:.3f} s right after it "
+        f"({before_p99:.3f} s before the hang; ratio {second_p99 / yardstick:.2f})"
     )
     assert {s for s, _, _ in first} <= {503}, [r.text for s, _, r in first if s != 503][:3]
     assert {s for s, _, _ in second} == {503}, [r.text for s, _, r in second if s != 503][:3]
