@@ -95,10 +95,11 @@ class OutboxEntry:
 
 
 class Outbox(Protocol):
-    async def take(self, limit: int) -> dict[str, list[OutboxEntry]]:
-        """The oldest events, up to ``limit`` a deal, of every deal marked as having
-        some, each deal's in order. A marked deal found empty is unmarked in the same
-        step, until its next event."""
+    async def take(self, limit: int, total: int) -> dict[str, list[OutboxEntry]]:
+        """The oldest events, up to ``limit`` a deal and ``total`` in all, of the deals
+        marked as having some, each deal's in order; each call starts at another deal,
+        so that none waits long behind busier ones. A marked deal found empty is
+        unmarked in the same step, until its next event."""
         ...
 
     async def acknowledge(self, through: dict[str, str]) -> None:

@@ -36,8 +36,10 @@ from cluster.settings import Settings
 # cost the relay three times what these do, on the cores that serve the buyers. An
 # event waits at most this long for Kafka; the sink's own 200 ms steps follow.
 _ROUND_S = 0.2
-# Events a deal's take may carry: a round's worth at ~5,000 purchases a second.
-_TAKE = 1000
+# Events a deal's take may carry (a round's worth at ~5,000 purchases a second), and a
+# take in all (~1.5 MB: a backlog after a Kafka outage goes out in such steps).
+_DEAL_TAKE = 1000
+_TAKE = 5000
 # One record batch per partition a round: aiokafka's default (16 KB, ~50 events) split a
 # burst's round into several produce requests; this stays under the broker's 1 MB.
 _BATCH_BYTES = 512 * 1024
@@ -81,7 +83,13 @@ class OrderPublisher:
         topic = self._settings.kafka_orders_topic
         timeout_s = self._settings.call_timeout_s * 2.5
         async with KafkaEventPublisher(producer, topic, timeout_s) as kafka:
-            relay = OutboxRelay(self._outbox, kafka, batch=_TAKE, sweep_every=round(30 / _ROUND_S))
+            relay = OutboxRelay(
+                self._outbox,
+                kafka,
+                batch=_DEAL_TAKE,
+                take=_TAKE,
+                sweep_every=round(30 / _ROUND_S),
+            )
 
             async def drain() -> bool:
                 if time.monotonic() >= self._held_until:

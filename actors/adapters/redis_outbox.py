@@ -11,19 +11,29 @@ from actors.adapters import redis_keys as keys
 from actors.adapters.breakers import REDIS, guarded
 from actors.ports import OutboxEntry
 
-# Every marked deal's oldest events in one call, a deal found empty unmarked in the same
-# step (an event written after the relay's last acknowledgement keeps it). The outbox
-# keys are built here from the marks, not passed in KEYS: fine on one Redis, as the marks
-# themselves are (redis_keys.OUTBOXES); a Redis Cluster would need a call per slot. The
-# reply is flat (deal, then id, order, event per entry): one round trip a relay round
-# instead of one per deal, and no per-entry decoding of XRANGE's nested reply in Python.
+# The marked deals' oldest events in one call, a deal found empty unmarked in the same
+# step (an event written after the relay's last acknowledgement keeps it). Bounded in
+# all as well as per deal, so that a backlog after a Kafka outage (thousands of events
+# in many outboxes) goes out in steps rather than as one reply that holds Redis, and
+# each call starts at another deal, so that none waits behind busier ones. The outbox
+# keys are built here from the marks, not passed in KEYS: fine on one Redis, as the
+# marks themselves are (redis_keys.OUTBOXES); a Redis Cluster would need a call per
+# slot. The reply is flat (deal, then id, order, event per entry): one round trip a
+# relay round instead of one per deal, and no per-entry decoding of XRANGE's nested
+# reply in Python.
 _TAKE = """
+local deals = redis.call('SMEMBERS', KEYS[1])
+local limit, room, first = tonumber(ARGV[1]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local taken = {}
-for _, deal in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local rows = redis.call('XRANGE', ARGV[2] .. deal .. ARGV[3], '-', '+', 'COUNT', ARGV[1])
+for k = 0, #deals - 1 do
+  if room <= 0 then break end
+  local deal = deals[(first + k) % #deals + 1]
+  local key = ARGV[2] .. deal .. ARGV[3]
+  local rows = redis.call('XRANGE', key, '-', '+', 'COUNT', math.min(limit, room))
   if #rows == 0 then
     redis.call('SREM', KEYS[1], deal)
   else
+    room = room - #rows
     local flat = {deal}
     for _, row in ipairs(rows) do
       local order, event = '', ''  -- no order: written before it was kept beside the event
@@ -72,10 +82,13 @@ class RedisOutbox:
         self._known = known
         self._take = client.register_script(_TAKE)
         self._acknowledge = client.register_script(_ACKNOWLEDGE)
+        self._takes = 0  # where the next take starts among the marked deals
 
-    async def take(self, limit: int) -> dict[str, list[OutboxEntry]]:
+    async def take(self, limit: int, total: int) -> dict[str, list[OutboxEntry]]:
+        self._takes += 1
+        args = [limit, _PREFIX, _SUFFIX, total, self._takes]
         taken = {}
-        for flat in await self._take(keys=[self._registry], args=[limit, _PREFIX, _SUFFIX]):
+        for flat in await self._take(keys=[self._registry], args=args):
             rows = iter(flat[1:])
             taken[flat[0].decode()] = [
                 OutboxEntry(

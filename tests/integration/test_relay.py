@@ -143,9 +143,9 @@ async def test_a_sweep_marks_outboxes_with_events_and_no_mark(redis: aioredis.Re
     await redis.zadd(known, {sold: time.time() + 60, quiet: time.time() + 60})
     outbox = RedisOutbox(redis, registry, known)
     try:
-        assert await outbox.take(100) == {}
+        assert await outbox.take(100, 1000) == {}
         assert await outbox.sweep() == 1
-        assert list(await outbox.take(100)) == [sold]
+        assert list(await outbox.take(100, 1000)) == [sold]
         assert await outbox.sweep() == 0  # already marked
     finally:
         await redis.delete(registry, known, keys.outbox(sold))
@@ -160,11 +160,11 @@ async def test_an_acknowledgement_trims_the_head_and_one_that_empties_the_outbox
     await sell(redis, deal_id, registry)
     outbox = RedisOutbox(redis, registry, known=f"{registry}:deals")
     try:
-        entries = (await outbox.take(100))[deal_id]
+        entries = (await outbox.take(100, 1000))[deal_id]
         assert len(entries) == 10
         assert {json.loads(e.payload)["order_id"] for e in entries} == {e.order_id for e in entries}
         await outbox.acknowledge({deal_id: entries[3].entry_id})
-        assert await outbox.take(100) == {deal_id: entries[4:]}  # six still wait, in order
+        assert await outbox.take(100, 1000) == {deal_id: entries[4:]}  # six still wait, in order
         await outbox.acknowledge({deal_id: entries[-1].entry_id})
         assert await redis.xlen(keys.outbox(deal_id)) == 0
         assert not await redis.sismember(registry, deal_id)
@@ -185,8 +185,29 @@ async def test_a_take_unmarks_an_empty_outbox_and_reads_events_written_without_a
     await redis.sadd(registry, old, empty)
     outbox = RedisOutbox(redis, registry, known=f"{registry}:deals")
     try:
-        ((entry,),) = (await outbox.take(100)).values()
+        ((entry,),) = (await outbox.take(100, 1000)).values()
         assert (entry.order_id, entry.payload) == ("o-old", payload)
         assert await redis.smembers(registry) == {old.encode()}  # the empty one unmarked
     finally:
         await redis.delete(registry, keys.outbox(old))
+
+
+@pytest.mark.timeout(60)
+async def test_a_take_is_bounded_in_all_and_the_next_starts_at_another_deal(
+    redis: aioredis.Redis,
+) -> None:
+    first, second = f"test-{suffix()}", f"test-{suffix()}"
+    registry = f"test:outboxes:{suffix()}"
+    await sell(redis, first, registry)
+    await sell(redis, second, registry)  # 10 events each
+    outbox = RedisOutbox(redis, registry, known=f"{registry}:deals")
+    try:
+        one = await outbox.take(100, 15)
+        assert sum(len(es) for es in one.values()) == 15
+        two = await outbox.take(100, 15)
+        assert next(iter(two)) != next(iter(one))  # it started one deal further along
+        for entries in (one | two).values():
+            assert len(entries) <= 10
+            assert entries == sorted(entries, key=lambda e: tuple(map(int, e.entry_id.split("-"))))
+    finally:
+        await redis.delete(registry, keys.outbox(first), keys.outbox(second))

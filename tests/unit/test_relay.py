@@ -19,6 +19,7 @@ class FakeOutbox:
         self.streams = {d: [entry(d, n) for n in range(count)] for d, count in deals.items()}
         self.marked = set(deals)
         self.fail_acks = 0
+        self.takes = 0
         self.sweeps = 0  # counted apart from ``log``: the other tests read it whole
 
     def write_unmarked(self, deal_id: str, *entries: OutboxEntry) -> None:
@@ -38,11 +39,18 @@ class FakeOutbox:
     def ids(self, deal_id: str) -> list[str]:
         return [e.entry_id for e in self.streams[deal_id]]
 
-    async def take(self, limit: int) -> dict[str, list[OutboxEntry]]:
-        taken = {}
-        for deal_id in sorted(self.marked):
+    async def take(self, limit: int, total: int) -> dict[str, list[OutboxEntry]]:
+        """As the adapter's script: each take starts one deal further along."""
+        marked = sorted(self.marked)
+        start = self.takes % len(marked) if marked else 0
+        self.takes += 1
+        taken, room = {}, total
+        for deal_id in marked[start:] + marked[:start]:
+            if room <= 0:
+                break
             if self.streams[deal_id]:
-                taken[deal_id] = self.streams[deal_id][:limit]
+                taken[deal_id] = self.streams[deal_id][: min(limit, room)]
+                room -= len(taken[deal_id])
             else:
                 self.marked.discard(deal_id)  # found empty: unmarked in the same step
         self.log.append(("take", limit, {d: len(es) for d, es in taken.items()}))
@@ -80,11 +88,11 @@ class FakePublisher:
 
 
 def relay_of(
-    batch: int = 500, sweep_every: int = 600, **deals: int
+    batch: int = 500, sweep_every: int = 600, take: int = 5000, **deals: int
 ) -> tuple[OutboxRelay, FakeOutbox, FakePublisher]:
     log: list[tuple] = []
     outbox, publisher = FakeOutbox(log, **deals), FakePublisher(log)
-    return OutboxRelay(outbox, publisher, batch, sweep_every), outbox, publisher
+    return OutboxRelay(outbox, publisher, batch, sweep_every, take), outbox, publisher
 
 
 async def test_events_of_several_deals_go_out_in_outbox_order() -> None:
@@ -119,7 +127,7 @@ async def test_a_failing_publisher_leaves_the_outbox_whole_and_the_next_drain_re
     assert not any(step[0] == "ack" for step in outbox.log)
 
     assert await relay.drain_once() == 3
-    assert publisher.sent() == ["a-0", "a-1", "b-0"]
+    assert sorted(publisher.sent()) == ["a-0", "a-1", "b-0"]
     assert outbox.ids("a") == [] and outbox.ids("b") == []
 
 
@@ -230,3 +238,16 @@ async def test_the_sweep_comes_again_only_after_its_rounds() -> None:
     assert await relay.drain_once() == 1  # the fourth round sweeps again
     assert outbox.sweeps == 2
     assert publisher.sent() == ["old-0"]
+
+
+async def test_a_backlog_goes_in_takes_bounded_in_all_and_no_deal_waits_behind_others() -> None:
+    relay, outbox, publisher = relay_of(batch=4, take=5, a=6, b=6, c=6)
+    assert await relay.drain_once() == 18
+    takes = [step[2] for step in outbox.log if step[0] == "take"]
+    assert all(sum(t.values()) <= 5 for t in takes)
+    assert list(takes[0]) == ["a", "b"] and next(iter(takes[1])) == "b"  # one further along
+    for deal_id in "abc":  # each deal's events still in order
+        assert [i for i in publisher.sent() if i[0] == deal_id] == [
+            f"{deal_id}-{n}" for n in range(6)
+        ]
+    assert outbox.marked == set()
