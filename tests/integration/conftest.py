@@ -36,7 +36,7 @@ async def forget_test_timers(client: aioredis.Redis) -> None:
     """The shards these tests drive write their orders' deadlines into the cluster's
     timer set, for deals (``test-...``) the cluster never made: its DealClock would
     retry each every 30 s for the rest of the run, on the cores that the drills and
-    the e2e tests share (one stack kept ~143,000 of them, the clock at 0.05 of a core)."""
+    the e2e tests share (a stack that had run the suite a few times held ~3,300)."""
     members = [m async for m, _ in client.zscan_iter(keys.TIMERS, match="*|test-*", count=1000)]
     for i in range(0, len(members), 1000):
         await client.zrem(keys.TIMERS, *members[i : i + 1000])
