@@ -120,12 +120,19 @@ async def test_redis_hung_purchases_fail_fast_once_the_breaker_opens_and_recover
                 opened_at = time.monotonic()
                 second = await wave(drill, buyers_api, deal_id)
                 took_s = time.monotonic() - opened_at
-                if took_s < window_s:
+                # Answers that waited out Redis's timeout met a half-open probe (a batch
+                # of purchases is one call): the breaker was not open for the whole wave.
+                probed = sum(s >= 0.9 * drill.call_timeout_s for _, s, _ in second)
+                if took_s < window_s and not probed:
                     break
-                print(f"\nthe second wave took {took_s:.1f} s, past the open window: again")
-            assert took_s < window_s, (
+                print(
+                    f"\nthe second wave took {took_s:.1f} s, {probed} answers waited out "
+                    "Redis's timeout: not all within the open window, again"
+                )
+            assert took_s < window_s and not probed, (
                 f"premise: a wave of {WAVE} does not fit in the breaker's open window on "
-                f"this box ({took_s:.1f} s; FLASHSALE_BREAKER_OPEN_S {drill.breaker_open_s})"
+                f"this box ({took_s:.1f} s, {probed} answers after Redis's timeout; "
+                f"FLASHSALE_BREAKER_OPEN_S {drill.breaker_open_s})"
             )
             second_p99 = p99([s for _, s, _ in second])
             # The yardstick: the trivial endpoint under the same conditions, right after
