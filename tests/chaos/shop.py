@@ -185,6 +185,25 @@ class RetryingSale:
 
             await asyncio.gather(*(one(b) for b in (self.people if more is None else more)))
 
+    async def sell_what_comes_back(
+        self, available: Callable[[], Awaitable[int]], stock: int, within_s: float = 120
+    ) -> int:
+        """An expired order's unit goes back on sale, maybe after every buyer still
+        trying had been told "sold out" (410) and gone: later buyers take it, as on a
+        real shop. A replica remembers a dry deal for a second, so a later buyer may be
+        told 410 too; more come while units are available. Returns the units that came
+        back so."""
+        returned = stock - len(self.paid)
+        until_t = time.monotonic() + within_s
+        while len(self.paid) < stock:
+            left = await available()
+            assert time.monotonic() < until_t, f"units never back on sale: {left} available"
+            if left > 0:
+                await self.run(more=buyers(self.settings, left))
+            else:
+                await asyncio.sleep(0.5)
+        return returned
+
     def assert_sold_exactly(self, stock: int) -> None:
         """The stock went to paid orders, each buyer's key named one order, and every
         acknowledged order is paid or was cancelled after its deadline had passed."""

@@ -33,7 +33,7 @@ from cluster.local.ray_head import RayHead
 from cluster.settings import Settings
 from tests.chaos.conftest import audit
 from tests.chaos.shop import RetryingSale, buyers, until
-from tests.e2e.api_client import create_deal
+from tests.e2e.api_client import create_deal, stats
 
 STOCK = 300
 DOWN_S = 10.0
@@ -99,6 +99,11 @@ async def test_the_gcs_killed_mid_sale_comes_back_and_the_cluster_carries_on(
     await until(gcs_back, 120, "the restarted GCS to answer")
     back_s = time.monotonic() - killed_at
     await selling
+
+    async def available() -> int:
+        return int((await stats(api, admin_token, deal["deal_id"]))["available"])
+
+    await sale.sell_what_comes_back(available, STOCK)
     sale.assert_sold_exactly(STOCK)
     await sale.assert_settled(api, admin_token, dict(sale.acknowledged))
     await audit(drill, deal["deal_id"])
