@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 from actors.domain.deals import Deal, shard_for_user
 from actors.domain.orders import Accepted, Refusal, ReserveRequest, ReserveResult
@@ -43,17 +44,39 @@ class Reserved:
 
 class Purchaser:
     """One replica's purchases: one actor call per shard carries every purchase that
-    arrived while that shard's previous calls were out (serve_app/batcher.py)."""
+    arrived while that shard's previous calls were out (serve_app/batcher.py).
 
-    def __init__(self, shards: Shards, settings: Settings, metrics: PurchaseMetrics) -> None:
+    A shard whose Redis breaker is open says when it will let a probe through; until
+    then this replica answers that shard's purchases itself, as unavailable, without
+    calling it. Calling would only carry the same answer back as a Ray task error,
+    which costs the replica and the shard more than the purchase's own work, in an
+    outage when every buyer retries. The shard's breaker stays the one that decides:
+    the replica calls again the moment the shard would probe."""
+
+    def __init__(
+        self,
+        shards: Shards,
+        settings: Settings,
+        metrics: PurchaseMetrics,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._shards = shards
         self._settings = settings
         self._metrics = metrics
+        self._monotonic = monotonic
         self._batchers: dict[tuple[str, int], CallBatcher[ReserveRequest, ReserveResult]] = {}
+        self._down_until: dict[tuple[str, int], float] = {}
 
     async def reserve(self, deal: Deal, request: ReserveRequest) -> ReserveResult:
         shard = shard_for_user(request.user_id, deal.shards)
         key = (deal.deal_id, shard)
+        if self._down_until:
+            until = self._down_until.get(key)
+            if until is not None:
+                left = until - self._monotonic()
+                if left > 0:
+                    raise ShardUnavailable("the shard's Redis breaker is open", left)
+                del self._down_until[key]
         batcher = self._batchers.get(key)
         if batcher is None:
             batcher = self._batchers[key] = CallBatcher(
@@ -69,6 +92,10 @@ class Purchaser:
         started = time.perf_counter()
         try:
             return await self._shards.reserve(deal, shard, requests)
+        except ShardUnavailable as exc:
+            if exc.retry_after_s > 0:
+                self._down_until[(deal.deal_id, shard)] = self._monotonic() + exc.retry_after_s
+            raise
         finally:
             self._metrics.shard_call(len(requests), time.perf_counter() - started)
 

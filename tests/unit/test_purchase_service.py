@@ -167,7 +167,7 @@ class Shop:
         return len(self.shards.calls)
 
 
-def shop(*deals: Deal, per_user_rate: float = 10.0) -> Shop:
+def shop(*deals: Deal, per_user_rate: float = 10.0, clock: FakeClock | None = None) -> Shop:
     settings = Settings.from_env(
         {"FLASHSALE_JWT_SECRET": "s" * 32, "FLASHSALE_RATE_LIMIT_PER_USER": str(per_user_rate)}
     )
@@ -196,7 +196,7 @@ def shop(*deals: Deal, per_user_rate: float = 10.0) -> Shop:
     purchases = PurchaseService(
         catalog,
         lifecycle,
-        Purchaser(shards, settings, metrics),  # type: ignore[arg-type]
+        Purchaser(shards, settings, metrics, (clock or FakeClock()).now),  # type: ignore[arg-type]
         board,
         RateLimits(settings),
         metrics,  # type: ignore[arg-type]
@@ -333,6 +333,31 @@ async def test_a_shard_that_does_not_answer_is_unavailable() -> None:
         Problem.UNAVAILABLE, retry_after_s=1.0
     )
     assert s.reserves() == 1
+
+
+async def test_a_shard_whose_breaker_is_open_is_not_called_until_it_would_probe() -> None:
+    deal = deal_of("d-1", stock=10, per_user_limit=2, shards=2)
+    clock = FakeClock()
+    s = shop(deal, clock=clock)
+    same_shard = [u for u in (f"u{i}" for i in range(40)) if shard_for_user(u, 2) == 0][:3]
+    other = next(u for u in (f"v{i}" for i in range(40)) if shard_for_user(u, 2) == 1)
+    s.shards.script = [ShardUnavailable("Redis breaker open (fake)", 4.0)]
+    down = Failure(Problem.UNAVAILABLE, retry_after_s=4.0)
+    assert await s.purchases.purchase(same_shard[0], "d-1", "k1", 1) == down
+    clock.advance(1.5)
+    # the same shard: answered here, with the time left, without a call
+    assert await s.purchases.purchase(same_shard[1], "d-1", "k1", 1) == Failure(
+        Problem.UNAVAILABLE, retry_after_s=2.5
+    )
+    assert s.reserves() == 1
+    # another shard of the deal is called as ever
+    s.shards.script = [accepted("o-1", other, "k1")]
+    assert isinstance(await s.purchases.purchase(other, "d-1", "k1", 1), Reserved)
+    # when the shard would let a probe through, it is called again
+    clock.advance(2.5)
+    s.shards.script = [accepted("o-2", same_shard[2], "k1")]
+    assert isinstance(await s.purchases.purchase(same_shard[2], "d-1", "k1", 1), Reserved)
+    assert s.reserves() == 3
 
 
 async def test_an_uncertain_sold_out_is_unavailable_and_not_remembered() -> None:
