@@ -128,8 +128,10 @@ class EventSource(Protocol):
 
 
 class OrderStore(Protocol):
-    async def apply(self, events: list[dict[str, Any]]) -> None:
-        """Write the events' orders in one transaction; replaying any of them is harmless."""
+    async def apply(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Write the events' orders in one transaction; replaying any of them is harmless.
+        Returns the events whose rows the store refused as data (they can never be
+        written, so retrying would stop the pipeline for good); the rest are written."""
         ...
 
 

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import ray
+from ray.util import metrics
 
 from actors.adapters.breakers import KAFKA, MYSQL
 from actors.adapters.kafka_source import KafkaEventSource
@@ -57,6 +58,15 @@ class OrderSink:
         self._hold_deal: str | None = None
         self._held = 0
         self._source: KafkaEventSource | None = None
+        # Events that can never be written, for good: of the wrong shape (the source
+        # skips them) or rows MySQL refused as data (the store hands them back). Each
+        # is logged as it happens; these count them for an operator's alert.
+        self._unwritable = {"shape": 0, "refused": 0}
+        self._unwritable_metric = metrics.Counter(
+            "flashsale_sink_unwritable_events",
+            description="Order events the sink could never write, by reason (shape, refused).",
+            tag_keys=("reason",),
+        )
         self._behind_s = 0.0  # the last written batch's oldest change, seconds before it
         self._gauges = [
             export_gauge(
@@ -103,7 +113,17 @@ class OrderSink:
             )
 
             async def step() -> bool:
-                written = await loop.step()
+                before = {"shape": source.skipped, "refused": loop.refused}
+                try:
+                    written = await loop.step()
+                finally:
+                    now = {"shape": source.skipped, "refused": loop.refused}
+                    for reason, count in now.items():
+                        if count > before[reason]:
+                            self._unwritable[reason] += count - before[reason]
+                            self._unwritable_metric.inc(
+                                count - before[reason], tags={"reason": reason}
+                            )
                 self._written += written
                 if not written:
                     self._behind_s = 0.0
@@ -141,6 +161,7 @@ class OrderSink:
         return {
             "held_batches": self._held,
             "written": self._written,
+            "unwritable": dict(self._unwritable),
             **self._supervisor.stats(),
             "breakers": breaker_summary(),
         }

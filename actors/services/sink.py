@@ -30,16 +30,24 @@ class OrderSinkLoop:
         self._wait_ms = wait_ms
         self._pending: list[dict[str, Any]] | None = None
         self._between_commits = between_commits
+        self.refused = 0  # events whose rows the store refused as data (logged there)
 
     async def step(self) -> int:
         """Fetch (unless a batch is pending), write, commit. Returns events written."""
         if self._pending is None:
             self._pending = await self._source.fetch(self._max, self._wait_ms)
         batch = self._pending
+        written = batch
         if batch:
-            await self._store.apply(batch)  # raises while MySQL is away: stays pending
-            if self._between_commits is not None:
-                await self._between_commits(batch)
+            # Raises while MySQL is away: the batch stays pending. Rows it refuses as
+            # data are settled (they could never be written) and counted.
+            refused = await self._store.apply(batch)
+            if refused:
+                self.refused += len(refused)
+                gone = {id(e) for e in refused}
+                written = [e for e in batch if id(e) not in gone]
+            if written and self._between_commits is not None:
+                await self._between_commits(written)
         await self._source.commit()
         self._pending = None
-        return len(batch)
+        return len(written)

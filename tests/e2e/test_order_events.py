@@ -14,7 +14,7 @@ import pytest
 
 from actors.adapters import redis_keys as keys
 from actors.gateway import publisher_handle
-from cluster.clients import kafka_consumer, mysql_connect, redis_client
+from cluster.clients import kafka_consumer, kafka_producer, mysql_connect, redis_client
 from cluster.settings import Settings
 from tests.e2e.api_client import bearer, create_deal, purchase, token
 from tests.random_refs import suffix
@@ -140,3 +140,69 @@ async def _order_status(settings: Settings, order_id: str) -> str | None:
         return None if row is None else str(row[0])
     finally:
         conn.close()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.usefixtures("ray_driver")
+async def test_events_the_sink_can_never_write_are_counted_and_hold_nothing_back(
+    stack: Settings, api, admin_token
+) -> None:
+    """A record that is no order event, and an event whose row MySQL refuses (a CHECK),
+    in every partition of the orders topic ahead of a real order: the sink counts each
+    (stats and metric) and the order behind them reaches MySQL."""
+    from actors.gateway import sink_handle
+
+    sink = sink_handle(stack)
+    before = (await sink.stats.remote())["unwritable"]
+    now = time.time()
+    refused = {
+        "v": 1,
+        "type": "created",
+        "order_id": f"refused-{suffix()}",
+        "deal_id": f"test-refused-{suffix()}",
+        "user_id": "u1",
+        "quantity": 0,  # CHECK quantity > 0
+        "amount_cents": 0,
+        "status": "reserved",
+        "created_at": now,
+        "pay_by": now + 900,
+        "paid_at": None,
+        "cancelled_at": None,
+    }
+    producer = kafka_producer(stack)
+    await producer.start()
+    try:
+        partitions = sorted(await producer.partitions_for(stack.kafka_orders_topic))
+        for p in partitions:
+            await producer.send_and_wait(
+                stack.kafka_orders_topic, b"not an event", key=b"junk", partition=p
+            )
+            await producer.send_and_wait(
+                stack.kafka_orders_topic,
+                json.dumps(refused).encode(),
+                key=refused["order_id"].encode(),
+                partition=p,
+            )
+    finally:
+        await producer.stop()
+    deal = await create_deal(api, admin_token, stock=5, limit=2)
+    buyer = token(stack, f"b-{suffix()}")
+    order_id = (await purchase(api, deal["deal_id"], buyer, "one")).json()["order_id"]
+    status = None
+    async with asyncio.timeout(60):
+        while status != "reserved":
+            await asyncio.sleep(0.2)
+            status = await _order_status(stack, order_id)
+    n = len(partitions)
+
+    async def counted() -> tuple[int, int]:
+        after = (await sink.stats.remote())["unwritable"]
+        return after["shape"] - before["shape"], after["refused"] - before["refused"]
+
+    seen = await counted()
+    async with asyncio.timeout(30):  # the other partitions' steps may trail this one's
+        while min(seen) < n:
+            await asyncio.sleep(0.2)
+            seen = await counted()
+    assert seen == (n, n)
+    assert await _order_status(stack, refused["order_id"]) is None

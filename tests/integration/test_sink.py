@@ -170,3 +170,30 @@ async def test_strings_and_times_arrive_as_they_left(stack: Settings, kafka_topi
     assert created_at == datetime(2025, 12, 6, 5, 46, 40, 123456)
     assert paid_at == datetime(2025, 12, 6, 5, 46, 41, 123456)
     assert cancelled_at is None
+
+
+@pytest.mark.timeout(120)
+async def test_rows_mysql_refuses_as_data_are_handed_back_and_the_rest_written(
+    stack: Settings,
+) -> None:
+    """Each of these rows would be refused on every retry; the batch that carries them
+    must not stay pending for good with the good orders around them."""
+    run = suffix()
+    good = [event("created", f"{run}-good-{n}", "reserved") for n in range(2)]
+    bad = [
+        event("created", f"{run}-long", "reserved", user_id="u" * 37),  # VARCHAR(36)
+        event("created", f"{run}-zero", "reserved", quantity=0),  # CHECK quantity > 0
+        event("paid", f"{run}-both", "paid", paid_at=1.0, cancelled_at=2.0),  # CHECK
+        event("created", f"{run}-kind", "reserved", user_id=7),  # not a string
+        event("created", f"{run}-huge", "reserved", quantity=2**40),  # past INT
+    ]
+    async with MysqlOrderStore(lambda: mysql_pool(stack)) as store:
+        refused = await store.apply([good[0], *bad, good[1]])
+        assert [e["order_id"] for e in refused] == [e["order_id"] for e in bad]
+        # A batch with nothing wrong goes as one statement and hands nothing back.
+        assert await store.apply([event("paid", good[0]["order_id"], "paid", paid_at=3.0)]) == []
+    found = await rows(stack, [e["order_id"] for e in good + bad])
+    assert found == {
+        good[0]["order_id"]: ("paid", 2, 1, 0),
+        good[1]["order_id"]: ("reserved", 2, 0, 0),
+    }

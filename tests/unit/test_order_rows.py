@@ -1,10 +1,11 @@
 """The sink's rows as SQL text (actors/adapters/mysql_store.py ``values_sql``): each field
 formatted by its kind, strings only through the connection's escaping."""
 
+import pymysql
 import pytest
 from pymysql.converters import escape_string
 
-from actors.adapters.mysql_store import values_sql
+from actors.adapters.mysql_store import BadValue, refused_row, values_sql
 
 
 def order(**changes: object) -> dict[str, object]:
@@ -51,3 +52,16 @@ def test_strings_go_through_the_escaping_it_is_given() -> None:
 def test_a_value_of_the_wrong_kind_is_refused_not_written(field: str, value: object) -> None:
     with pytest.raises((TypeError, ValueError)):
         values_sql([order(**{field: value})], escape_string)
+
+
+def test_only_a_rows_own_fault_counts_as_refused_never_an_outage_or_a_deadlock() -> None:
+    with pytest.raises(BadValue) as bad:
+        values_sql([order(user_id=7)], escape_string)
+    assert refused_row(bad.value)
+    assert not refused_row(TypeError("some other bug"))  # only a value values_sql refused
+    assert refused_row(pymysql.err.DataError(1406, "Data too long for column 'user_id'"))
+    assert refused_row(pymysql.err.OperationalError(4025, "CONSTRAINT `ck` failed"))
+    assert not refused_row(pymysql.err.OperationalError(1213, "Deadlock found"))
+    assert not refused_row(pymysql.err.OperationalError(2013, "Lost connection"))
+    assert not refused_row(pymysql.err.ProgrammingError(1064, "You have an error in your SQL"))
+    assert not refused_row(ConnectionError("reset"))

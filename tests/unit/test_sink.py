@@ -34,12 +34,14 @@ class FakeOrderStore:
     def __init__(self, log: list[tuple]) -> None:
         self.log = log
         self.fail_next = 0
+        self.refuse: set[str] = set()  # order ids whose rows it refuses as data
 
-    async def apply(self, batch: list[dict[str, Any]]) -> None:
+    async def apply(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if self.fail_next:
             self.fail_next -= 1
             raise ConnectionError("mysql away (fake)")
         self.log.append(("apply", tuple(e["order_id"] for e in batch)))
+        return [e for e in batch if e["order_id"] in self.refuse]
 
 
 def sink_of(
@@ -128,3 +130,36 @@ async def test_an_empty_fetch_commits_and_returns_zero() -> None:
     assert hooked == []
     assert await loop.step() == 0
     assert source.log[2:] == [("fetch", 500, 200), ("commit",)]  # fetches afresh
+
+
+async def test_rows_the_store_refuses_are_settled_counted_and_kept_from_the_hook() -> None:
+    # A row MySQL refuses as data would be refused on every retry: the batch is settled
+    # (its offsets commit) rather than pending for good with every order behind it.
+    hooked: list[tuple] = []
+
+    async def between_commits(batch: list[dict]) -> None:
+        hooked.append(tuple(e["order_id"] for e in batch))
+
+    loop, source, store = sink_of(
+        events("o1", "bad", "o2"), events("o3"), between_commits=between_commits
+    )
+    store.refuse = {"bad"}
+    assert await loop.step() == 2
+    assert source.log == [("fetch", 500, 200), ("apply", ("o1", "bad", "o2")), ("commit",)]
+    assert hooked == [("o1", "o2")]
+    assert loop.refused == 1
+    assert await loop.step() == 1  # the next batch as ever
+    assert loop.refused == 1
+
+
+async def test_a_batch_refused_whole_commits_without_the_hook() -> None:
+    hooked: list[str] = []
+
+    async def between_commits(batch: list[dict]) -> None:
+        hooked.append("hook")
+
+    loop, source, store = sink_of(events("bad"), between_commits=between_commits)
+    store.refuse = {"bad"}
+    assert await loop.step() == 0
+    assert source.log == [("fetch", 500, 200), ("apply", ("bad",)), ("commit",)]
+    assert hooked == [] and loop.refused == 1
