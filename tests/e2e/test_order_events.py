@@ -41,8 +41,13 @@ async def test_order_events_reach_the_orders_topic(stack: Settings, api, admin_t
                 batches = await consumer.getmany(timeout_ms=500)
                 for records in batches.values():
                     for r in records:
-                        event = json.loads(r.value)
-                        if event["deal_id"] == deal["deal_id"]:
+                        # The topic also holds the junk that the test of the sink's
+                        # unwritable events puts there, as a real topic may.
+                        try:
+                            event = json.loads(r.value)
+                        except ValueError:
+                            continue
+                        if isinstance(event, dict) and event.get("deal_id") == deal["deal_id"]:
                             assert r.key.decode() == event["order_id"]
                             assert event["v"] == 1
                             seen.append((event["order_id"], event["type"]))
