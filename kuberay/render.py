@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from cluster.ray_env import BACKGROUND_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "kuberay" / "templates"
 MANIFESTS = ROOT / "kuberay" / "manifests"
@@ -41,6 +43,8 @@ SERVE_ENV: dict[str, str] = {
     # HAProxy's exporter on 9101 counts and times every request instead.
     "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
+    # Ray's log monitor and Serve's control loop, paced as `make up` paces them.
+    **BACKGROUND_ENV,
 }
 
 # Storefront replicas per Ray resource: each asks for one of the four slots a worker

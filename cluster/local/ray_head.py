@@ -34,6 +34,7 @@ from cluster.local.procs import (
     wait_until,
 )
 from cluster.local.service import LocalService
+from cluster.ray_env import BACKGROUND_ENV
 from cluster.settings import Settings
 
 SERVE_CONFIG = Path(__file__).resolve().parent.parent / "serve_config.yaml"
@@ -92,6 +93,7 @@ class RayHead(LocalService):
 
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         env.update(worker_env(self.settings))
+        env.update(BACKGROUND_ENV)
         env.update(
             {
                 "RAY_SERVE_ENABLE_HA_PROXY": "1",

@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 
 from cluster import names
+from cluster.local.ray_head import RayHead
+from cluster.ray_env import BACKGROUND_ENV
 from cluster.settings import ENV_NAMES, Settings
 from kuberay import new_secrets, render
 
@@ -84,6 +86,17 @@ def test_ray_pods_run_serve_in_haproxy_mode_as_make_up_does() -> None:
         assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
         refs = {(r.get("configMapRef") or r.get("secretRef"))["name"] for r in container["envFrom"]}
         assert refs == {"flashsale-settings", "flashsale-secrets"}
+
+
+def test_rays_background_is_paced_in_the_pods_as_make_up_paces_it(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"FLASHSALE_JWT_SECRET": "s" * 32, "FLASHSALE_STATE_DIR": str(tmp_path)}
+    )
+    local = RayHead(settings).ray_env()
+    assert {k: local[k] for k in BACKGROUND_ENV} == BACKGROUND_ENV
+    for container in _ray_containers():
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert {k: env.get(k) for k in BACKGROUND_ENV} == BACKGROUND_ENV
 
 
 def test_upgrades_make_a_new_cluster_and_the_gcs_keeps_its_own_redis() -> None:
