@@ -21,6 +21,12 @@ P99_VS_TRIVIAL = 1.5
 VS_NAIVE_MYSQL = 3.0
 VS_REDIS_LUA = 0.6
 SOLD_OUT_VS_TRIVIAL = 1.0
+# Issue 16: the order pipeline's CPU per 1,000 purchases at most half of what it was
+# before (0.182 CPU-s, the bench of 2026-12-06T08:51Z; docs/design.md), and MySQL caught
+# up at most 3 s after the purchase run.
+PIPELINE = ("OrderPublisher (relay)", "Kafka broker", "OrderSink", "MariaDB")
+PIPELINE_BEFORE = 0.182
+PIPELINE_CAUGHT_UP_S = 3.0
 
 
 def _met(ok: bool) -> str:
@@ -50,6 +56,21 @@ def targets(runs: dict[str, dict], wide: dict[str, dict], connections: int) -> l
         if name in runs:
             r = purchase["rps"] / runs[name]["rps"]
             lines.append(f"- purchase vs {name}: {r:.2f}x (at least {least}x): {_met(r >= least)}")
+    cost = pipeline_cost(runs)
+    if cost is not None:
+        total, above_idle = cost
+        half = PIPELINE_BEFORE / 2
+        lines.append(
+            f"- the order pipeline's CPU per 1,000 purchases: {total:.3f} CPU-s, of which "
+            f"{above_idle:.3f} above what it uses idle (in the trivial run); at most half of "
+            f"{PIPELINE_BEFORE} ({half:.3f}): {_met(total <= half)}"
+        )
+    caught_up = purchase.get("mysql_caught_up_s")
+    if caught_up is not None:
+        lines.append(
+            f"- MySQL caught up {caught_up} s after the purchase run (at most "
+            f"{PIPELINE_CAUGHT_UP_S:g} s): {_met(caught_up <= PIPELINE_CAUGHT_UP_S)}"
+        )
     r = runs["sold_out"]["rps"] / trivial["rps"]
     lines.append(
         f"- sold-out answers vs trivial: {r:.2f} (at least {SOLD_OUT_VS_TRIVIAL}): "
@@ -63,6 +84,20 @@ def targets(runs: dict[str, dict], wide: dict[str, dict], connections: int) -> l
             f"socket errors: {w['socket_errors'] or 'none'}: {_met(ok)}"
         )
     return lines
+
+
+def pipeline_cost(runs: dict[str, dict]) -> tuple[float, float] | None:
+    """The order pipeline's CPU seconds per 1,000 purchases in the purchase run: in all,
+    and above the CPU it uses idle (the trivial run makes no orders). Part of the first
+    is a floor per second (a broker's threads, each actor's loop), so it falls as the
+    rate rises; the second is what each purchase adds. None without CPU figures."""
+    purchase, trivial = runs["purchase"], runs["trivial"]
+    if not purchase.get("cpu") or not purchase["rps"]:
+        return None
+    total = sum(purchase["cpu"].get(p, 0.0) for p in PIPELINE)
+    idle = sum(trivial.get("cpu", {}).get(p, 0.0) for p in PIPELINE)
+    per_k = purchase["rps"] / 1000
+    return total / per_k, max(0.0, total - idle) / per_k
 
 
 def write_report(results: dict, out: Path) -> Path:

@@ -1,0 +1,39 @@
+"""The bench report's issue-16 lines: the pipeline's CPU per 1,000 purchases, in all and
+above its idle, and MySQL's catch-up, each against its target."""
+
+from bench.report import PIPELINE, pipeline_cost, targets
+
+
+def run(rps: float, pipeline_cores: float, **extra: object) -> dict:
+    cpu = {part: pipeline_cores / len(PIPELINE) for part in PIPELINE}
+    cpu["Storefront replica"] = 0.9  # not the pipeline's
+    return {"rps": rps, "p50_ms": 10.0, "p99_ms": 30.0, "cpu": cpu, **extra}
+
+
+def runs(purchase_cores: float, idle_cores: float, caught_up_s: float) -> dict[str, dict]:
+    return {
+        "trivial": run(2000, idle_cores),
+        "purchase": run(1000, purchase_cores, mysql_caught_up_s=caught_up_s),
+        "sold_out": run(2100, idle_cores),
+    }
+
+
+def test_the_pipeline_cost_is_per_thousand_purchases_in_all_and_above_idle() -> None:
+    total, above_idle = pipeline_cost(runs(0.08, 0.03, 0.4))  # type: ignore[misc]
+    assert round(total, 3) == 0.080 and round(above_idle, 3) == 0.050
+
+
+def test_each_issue_16_target_is_judged() -> None:
+    met = targets(runs(0.08, 0.03, 0.4), {}, 2000)
+    assert any("pipeline's CPU" in line and line.endswith(": met") for line in met)
+    assert any("MySQL caught up 0.4 s" in line and line.endswith(": met") for line in met)
+    missed = targets(runs(0.12, 0.03, 3.5), {}, 2000)
+    assert any("pipeline's CPU" in line and "NOT met" in line for line in missed)
+    assert any("MySQL caught up 3.5 s" in line and "NOT met" in line for line in missed)
+
+
+def test_no_cpu_figures_no_pipeline_line() -> None:
+    bare = runs(0.08, 0.03, 0.4)
+    del bare["purchase"]["cpu"]
+    assert pipeline_cost(bare) is None
+    assert not any("pipeline's CPU" in line for line in targets(bare, {}, 2000))
