@@ -125,9 +125,9 @@ class OrderSink:
                                 count - before[reason], tags={"reason": reason}
                             )
                 self._written += written
-                if not written:
+                if not loop.settled:
                     self._behind_s = 0.0
-                return written >= _MAX_RECORDS  # a full batch: more is waiting
+                return loop.settled >= _MAX_RECORDS  # a full batch: more is waiting
 
             yield step
 

@@ -25,6 +25,7 @@ SOLD_OUT_VS_TRIVIAL = 1.0
 # before (0.182 CPU-s, the bench of 2026-12-06T08:51Z; docs/design.md), and MySQL caught
 # up at most 3 s after the purchase run.
 PIPELINE = ("OrderPublisher (relay)", "Kafka broker", "OrderSink", "MariaDB")
+PIPELINE_SET = frozenset(PIPELINE)
 PIPELINE_BEFORE = 0.182
 PIPELINE_CAUGHT_UP_S = 3.0
 
@@ -65,11 +66,13 @@ def targets(runs: dict[str, dict], wide: dict[str, dict], connections: int) -> l
             f"{above_idle:.3f} above what it uses idle (in the trivial run); at most half of "
             f"{PIPELINE_BEFORE} ({half:.3f}): {_met(total <= half)}"
         )
-    caught_up = purchase.get("mysql_caught_up_s")
-    if caught_up is not None:
+    if "mysql_caught_up_s" in purchase:
+        caught_up = purchase["mysql_caught_up_s"]  # None: not within the bench's wait
+        said = "never caught up" if caught_up is None else f"caught up {caught_up} s"
+        ok = caught_up is not None and caught_up <= PIPELINE_CAUGHT_UP_S
         lines.append(
-            f"- MySQL caught up {caught_up} s after the purchase run (at most "
-            f"{PIPELINE_CAUGHT_UP_S:g} s): {_met(caught_up <= PIPELINE_CAUGHT_UP_S)}"
+            f"- MySQL {said} after the purchase run (at most {PIPELINE_CAUGHT_UP_S:g} s): "
+            f"{_met(ok)}"
         )
     r = runs["sold_out"]["rps"] / trivial["rps"]
     lines.append(
@@ -92,8 +95,8 @@ def pipeline_cost(runs: dict[str, dict]) -> tuple[float, float] | None:
     is a floor per second (a broker's threads, each actor's loop), so it falls as the
     rate rises; the second is what each purchase adds. None without CPU figures."""
     purchase, trivial = runs["purchase"], runs["trivial"]
-    if not purchase.get("cpu") or not purchase["rps"]:
-        return None
+    if not purchase["rps"] or not PIPELINE_SET & purchase.get("cpu", {}).keys():
+        return None  # no CPU figures, or none of the pipeline's processes among them
     total = sum(purchase["cpu"].get(p, 0.0) for p in PIPELINE)
     idle = sum(trivial.get("cpu", {}).get(p, 0.0) for p in PIPELINE)
     per_k = purchase["rps"] / 1000

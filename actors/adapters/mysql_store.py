@@ -39,16 +39,15 @@ _ROWS_PER_STATEMENT = 1000
 # MySQL's and MariaDB's errors for a row it will never take as it is: NOT NULL, no
 # default, out of range, truncated, wrong value, too long, datetime overflow, CHECK.
 # Deadlocks and lock waits are not here: they pass, and the batch is written again.
-_ROW_REFUSED = frozenset(
-    {1048, 1171, 1230, 1263, 1264, 1265, 1292, 1366, 1367, 1406, 1441, 3819, 4025}
-)
+_ROW_REFUSED = frozenset({1048, 1263, 1264, 1265, 1292, 1364, 1366, 1367, 1406, 1441, 3819, 4025})
 logger = logging.getLogger("flashsale.sink")
 
 
 def refused_row(exc: BaseException) -> bool:
     """Is this the row's fault, so that writing it again can never succeed? A value of
-    the wrong kind is refused here before MySQL sees it (``values_sql``)."""
-    if isinstance(exc, BadValue):
+    the wrong kind is refused here before MySQL sees it (``values_sql``), and text that
+    is no Unicode (a lone surrogate) when the driver encodes the statement."""
+    if isinstance(exc, BadValue | UnicodeEncodeError):
         return True
     return (
         isinstance(exc, pymysql.err.MySQLError) and bool(exc.args) and exc.args[0] in _ROW_REFUSED
@@ -82,7 +81,7 @@ def values_sql(events: list[dict[str, Any]], quote: Callable[[str], str]) -> str
     ]
     try:
         return ",".join("(" + ",".join(fmt(e[f]) for f, fmt in columns) + ")" for e in events)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ArithmeticError) as exc:  # e.g. int(inf): overflow
         raise BadValue(str(exc)) from exc
 
 
@@ -127,7 +126,7 @@ class MysqlOrderStore:
             raise RuntimeError("the order store is not started")
         # The bound covers taking a connection too: a new one to a hung server waits
         # for its greeting with no timeout of the driver's own.
-        async with asyncio.timeout(self._timeout_s), self._pool.acquire() as conn:
+        async with asyncio.timeout(self._timeout_s) as bound, self._pool.acquire() as conn:
             try:
                 await self._transaction(conn, self._statements(conn, events))
                 return []
@@ -135,11 +134,15 @@ class MysqlOrderStore:
                 if not refused_row(exc):
                     raise
             # One row a statement, in one transaction: a refused statement is rolled back
-            # alone (InnoDB's statement-level rollback) and the others stand.
+            # alone (InnoDB's statement-level rollback) and the others stand. Up to a
+            # batch's worth of round trips: each statement gets the bound anew, which
+            # still catches a server that hangs.
             refused: list[dict[str, Any]] = []
+            loop = asyncio.get_running_loop()
 
             async def rows(cur: Any) -> None:
                 for event in events:
+                    bound.reschedule(loop.time() + self._timeout_s)
                     try:
                         await cur.execute(
                             _INSERT + values_sql([event], conn.escape_string) + _ON_DUPLICATE

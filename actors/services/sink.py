@@ -31,23 +31,26 @@ class OrderSinkLoop:
         self._pending: list[dict[str, Any]] | None = None
         self._between_commits = between_commits
         self.refused = 0  # events whose rows the store refused as data (logged there)
+        self.settled = 0  # events of the last batch committed, written or refused
 
     async def step(self) -> int:
         """Fetch (unless a batch is pending), write, commit. Returns events written."""
         if self._pending is None:
             self._pending = await self._source.fetch(self._max, self._wait_ms)
         batch = self._pending
-        written = batch
+        written, refused = batch, []
         if batch:
             # Raises while MySQL is away: the batch stays pending. Rows it refuses as
-            # data are settled (they could never be written) and counted.
+            # data are settled (they could never be written) and counted once the
+            # batch's offsets are committed (a failed commit applies it again).
             refused = await self._store.apply(batch)
             if refused:
-                self.refused += len(refused)
                 gone = {id(e) for e in refused}
                 written = [e for e in batch if id(e) not in gone]
             if written and self._between_commits is not None:
                 await self._between_commits(written)
         await self._source.commit()
         self._pending = None
+        self.refused += len(refused)
+        self.settled = len(batch)
         return len(written)

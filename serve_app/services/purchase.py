@@ -71,12 +71,7 @@ class Purchaser:
         shard = shard_for_user(request.user_id, deal.shards)
         key = (deal.deal_id, shard)
         if self._down_until:
-            until = self._down_until.get(key)
-            if until is not None:
-                left = until - self._monotonic()
-                if left > 0:
-                    raise ShardUnavailable("the shard's Redis breaker is open", left)
-                del self._down_until[key]
+            self._raise_if_down(key)
         batcher = self._batchers.get(key)
         if batcher is None:
             batcher = self._batchers[key] = CallBatcher(
@@ -86,15 +81,28 @@ class Purchaser:
             )
         return await batcher.submit(request)
 
+    def _raise_if_down(self, key: tuple[str, int]) -> None:
+        until = self._down_until.get(key)
+        if until is not None:
+            left = until - self._monotonic()
+            if left > 0:
+                raise ShardUnavailable("the shard's Redis breaker is open", left)
+            del self._down_until[key]
+
     async def _send(
         self, deal: Deal, shard: int, requests: list[ReserveRequest]
     ) -> list[ReserveResult]:
+        key = (deal.deal_id, shard)
+        if self._down_until:
+            # Purchases that queued behind the call that learnt it: none goes out.
+            self._raise_if_down(key)
+        sent = self._monotonic()  # the shard's count starts after this: never overshoot it
         started = time.perf_counter()
         try:
             return await self._shards.reserve(deal, shard, requests)
         except ShardUnavailable as exc:
             if exc.retry_after_s > 0:
-                self._down_until[(deal.deal_id, shard)] = self._monotonic() + exc.retry_after_s
+                self._down_until[key] = sent + exc.retry_after_s
             raise
         finally:
             self._metrics.shard_call(len(requests), time.perf_counter() - started)

@@ -186,6 +186,8 @@ async def test_rows_mysql_refuses_as_data_are_handed_back_and_the_rest_written(
         event("paid", f"{run}-both", "paid", paid_at=1.0, cancelled_at=2.0),  # CHECK
         event("created", f"{run}-kind", "reserved", user_id=7),  # not a string
         event("created", f"{run}-huge", "reserved", quantity=2**40),  # past INT
+        event("created", f"{run}-inf", "reserved", created_at=float("inf")),  # JSON 1e400
+        event("created", f"{run}-surrogate", "reserved", user_id="\ud800"),  # no UTF-8
     ]
     async with MysqlOrderStore(lambda: mysql_pool(stack)) as store:
         refused = await store.apply([good[0], *bad, good[1]])

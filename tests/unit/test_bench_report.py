@@ -37,3 +37,16 @@ def test_no_cpu_figures_no_pipeline_line() -> None:
     del bare["purchase"]["cpu"]
     assert pipeline_cost(bare) is None
     assert not any("pipeline's CPU" in line for line in targets(bare, {}, 2000))
+
+
+def test_a_pipeline_that_never_caught_up_is_not_met_and_one_not_measured_is_not_met_either() -> (
+    None
+):
+    never = runs(0.08, 0.03, 0.4)
+    never["purchase"]["mysql_caught_up_s"] = None
+    assert any(
+        "MySQL never caught up" in line and "NOT met" in line for line in targets(never, {}, 2000)
+    )
+    unseen = runs(0.08, 0.03, 0.4)
+    unseen["purchase"]["cpu"] = {"Storefront replica": 0.9}  # no pipeline process seen
+    assert pipeline_cost(unseen) is None

@@ -59,6 +59,10 @@ def test_only_a_rows_own_fault_counts_as_refused_never_an_outage_or_a_deadlock()
         values_sql([order(user_id=7)], escape_string)
     assert refused_row(bad.value)
     assert not refused_row(TypeError("some other bug"))  # only a value values_sql refused
+    for overflow in ({"created_at": float("inf")}, {"quantity": float("inf")}):
+        with pytest.raises(BadValue):  # JSON's 1e400: an OverflowError, not a ValueError
+            values_sql([order(**overflow)], escape_string)
+    assert refused_row(UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"))
     assert refused_row(pymysql.err.DataError(1406, "Data too long for column 'user_id'"))
     assert refused_row(pymysql.err.OperationalError(4025, "CONSTRAINT `ck` failed"))
     assert not refused_row(pymysql.err.OperationalError(1213, "Deadlock found"))

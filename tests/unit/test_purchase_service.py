@@ -3,6 +3,7 @@ reach a shard (the real Purchaser, Catalog, DealLifecycle, SoldOutBoard and Rate
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -358,6 +359,28 @@ async def test_a_shard_whose_breaker_is_open_is_not_called_until_it_would_probe(
     s.shards.script = [accepted("o-2", same_shard[2], "k1")]
     assert isinstance(await s.purchases.purchase(same_shard[2], "d-1", "k1", 1), Reserved)
     assert s.reserves() == 3
+
+
+async def test_purchases_queued_behind_the_call_that_met_an_open_breaker_stay_here() -> None:
+    deal = deal_of("d-1", stock=10, per_user_limit=2, shards=1)
+    s = shop(deal)
+    gate = asyncio.Event()
+    plain = s.shards.reserve
+
+    async def held(deal: Deal, shard: int, requests: list[ReserveRequest]) -> list[ReserveResult]:
+        await gate.wait()  # the first call is out while the second buyer arrives
+        return await plain(deal, shard, requests)
+
+    s.shards.reserve = held  # type: ignore[method-assign]
+    s.shards.script = [ShardUnavailable("Redis breaker open (fake)", 4.0)]
+    first = asyncio.create_task(s.purchases.purchase("u1", "d-1", "k1", 1))
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(s.purchases.purchase("u2", "d-1", "k1", 1))
+    await asyncio.sleep(0.01)
+    gate.set()
+    assert await first == Failure(Problem.UNAVAILABLE, retry_after_s=4.0)
+    assert await second == Failure(Problem.UNAVAILABLE, retry_after_s=4.0)
+    assert s.reserves() == 1  # the queued purchase never went out
 
 
 async def test_an_uncertain_sold_out_is_unavailable_and_not_remembered() -> None:

@@ -163,3 +163,16 @@ async def test_a_batch_refused_whole_commits_without_the_hook() -> None:
     assert await loop.step() == 0
     assert source.log == [("fetch", 500, 200), ("apply", ("bad",)), ("commit",)]
     assert hooked == [] and loop.refused == 1
+
+
+async def test_refused_rows_count_once_though_the_commit_fails_and_the_batch_is_applied_again() -> (
+    None
+):
+    loop, source, store = sink_of(events("o1", "bad"))
+    store.refuse = {"bad"}
+    source.fail_commits = 1
+    with pytest.raises(ConnectionError):
+        await loop.step()
+    assert loop.refused == 0  # not settled yet: its offsets did not commit
+    assert await loop.step() == 1
+    assert loop.refused == 1 and loop.settled == 2
