@@ -25,7 +25,6 @@ SOLD_OUT_VS_TRIVIAL = 1.0
 # before (0.182 CPU-s, the bench of 2026-12-06T08:51Z; docs/design.md), and MySQL caught
 # up at most 3 s after the purchase run.
 PIPELINE = ("OrderPublisher (relay)", "Kafka broker", "OrderSink", "MariaDB")
-PIPELINE_SET = frozenset(PIPELINE)
 PIPELINE_BEFORE = 0.182
 PIPELINE_CAUGHT_UP_S = 3.0
 
@@ -95,7 +94,7 @@ def pipeline_cost(runs: dict[str, dict]) -> tuple[float, float] | None:
     is a floor per second (a broker's threads, each actor's loop), so it falls as the
     rate rises; the second is what each purchase adds. None without CPU figures."""
     purchase, trivial = runs["purchase"], runs["trivial"]
-    if not purchase["rps"] or not PIPELINE_SET & purchase.get("cpu", {}).keys():
+    if not purchase["rps"] or not set(PIPELINE) & purchase.get("cpu", {}).keys():
         return None  # no CPU figures, or none of the pipeline's processes among them
     total = sum(purchase["cpu"].get(p, 0.0) for p in PIPELINE)
     idle = sum(trivial.get("cpu", {}).get(p, 0.0) for p in PIPELINE)

@@ -71,6 +71,9 @@ class Purchaser:
         shard = shard_for_user(request.user_id, deal.shards)
         key = (deal.deal_id, shard)
         if self._down_until:
+            # At once, before the batcher: in an outage every buyer retries, and the drill
+            # measured this answer as fast as the trivial endpoint's (0.91-1.00 of its
+            # p99); checking only as batches leave (below) measured 1.38.
             self._raise_if_down(key)
         batcher = self._batchers.get(key)
         if batcher is None:
