@@ -161,9 +161,11 @@ class Breakers:
         return found
 
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Each breaker's state and how many times it opened, for an actor's stats."""
+        """Each breaker's state, how many times it opened and, while open, the seconds
+        until it lets a probe through: for an actor's stats."""
         return {
-            name: {"state": b.state, "opened": b.opened} for name, b in list(self._made.items())
+            name: {"state": b.state, "opened": b.opened, "retry_after_s": b.retry_after_s()}
+            for name, b in list(self._made.items())
         }
 
     def states(self) -> dict[str, str]:

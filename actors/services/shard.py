@@ -251,7 +251,13 @@ class ShardService:
                 await self._load()
                 self._stale = False
             except Exception as exc:  # noqa: BLE001 -- still cannot read: fail this group
-                failure = StoreError(f"reloading the checkpoint failed: {exc!r}")
+                # An open breaker's refusal passes as it is: it says when to call again,
+                # so callers stop calling until then (serve_app/services/purchase.py).
+                failure = (
+                    exc
+                    if isinstance(exc, DependencyDown)
+                    else StoreError(f"reloading the checkpoint failed: {exc!r}")
+                )
                 for queued in group:
                     if not queued.future.done():
                         queued.future.set_exception(failure)

@@ -96,6 +96,19 @@ async def test_it_opens_after_the_threshold_and_then_fails_at_once(clock: Clock)
     assert not ran  # the call was not made
     assert refused.value.retry_after_s == pytest.approx(3.0)
     assert isinstance(refused.value, StoreError) and refused.value.retriable
+    assert breaker.retry_after_s() == pytest.approx(3.0)  # what the actors' stats show
+
+
+async def test_the_summary_says_when_an_open_breaker_lets_a_probe_through(clock: Clock) -> None:
+    made = Breakers()
+    made.configure(failures=1, open_s=5.0)
+    await fail(made("redis"), redis.exceptions.ConnectionError())
+    clock.now += 1.5
+    assert made.summary() == {
+        "redis": {"state": "opened", "opened": 1, "retry_after_s": pytest.approx(3.5)}
+    }
+    await succeed(made("mysql"))
+    assert made.summary()["mysql"] == {"state": "closed", "opened": 0, "retry_after_s": 0.0}
 
 
 async def test_a_success_or_a_refusal_resets_the_count(clock: Clock) -> None:

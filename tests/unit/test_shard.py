@@ -7,7 +7,7 @@ import pytest
 from actors.domain.deals import Deal, shard_for_user
 from actors.domain.ledger import Accepted, Refusal, Refused
 from actors.domain.orders import ReserveRequest
-from actors.ports import Fenced, OutboxFull, StoreError
+from actors.ports import DependencyDown, Fenced, OutboxFull, StoreError
 from actors.services.shard import ShardService
 from tests.fakes import CountingIds, FakeClock, FakeStore, deal_of
 
@@ -199,6 +199,30 @@ async def test_a_write_whose_reply_was_lost_is_found_again_on_retry() -> None:
     assert isinstance(retry, Accepted) and retry.replayed  # the same order, not a second one
     assert shard.counts() == store.shards[("d1", 0)].counts
     assert shard.counts().held == 1 and shard.violations() == []
+
+
+async def test_a_reload_refused_by_an_open_breaker_says_when_to_call_again() -> None:
+    # A write that timed out leaves the shard to reload first; while Redis's breaker is
+    # open that reload is refused, and the refusal must keep its retry-after: it is what
+    # tells replicas to stop calling this shard until the breaker probes again.
+    store = FakeStore()
+    fam = await Family(store, deal(stock=5, shards=1)).start()
+    shard = fam.shards[0]
+    store.lose_reply_next = 1
+    with pytest.raises(StoreError):
+        await shard.reserve_many([ReserveRequest("u1", 1, "key")])
+    load = store.load
+
+    async def refused(deal_id: str, n: int) -> object:
+        raise DependencyDown("redis is unavailable (its circuit breaker is open)", 4.5)
+
+    store.load = refused  # type: ignore[method-assign]
+    with pytest.raises(DependencyDown) as down:
+        await shard.reserve_many([ReserveRequest("u2", 1, "key")])
+    assert down.value.retry_after_s == 4.5
+    store.load = load  # type: ignore[method-assign]
+    retry = (await shard.reserve_many([ReserveRequest("u1", 1, "key")]))[0].outcome
+    assert isinstance(retry, Accepted) and retry.replayed  # reloaded once Redis answered
 
 
 async def test_a_silent_sibling_makes_sold_out_uncertain() -> None:
