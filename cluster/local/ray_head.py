@@ -8,8 +8,10 @@ holding the HTTP port, and the next start would then fail (docs/design.md).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 import signal
 import sys
@@ -89,8 +91,6 @@ class RayHead(LocalService):
         return f"http://127.0.0.1:{self.settings.dashboard_port}"
 
     def ray_env(self) -> dict[str, str]:
-        import os
-
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         env.update(worker_env(self.settings))
         env.update(BACKGROUND_ENV)
@@ -210,6 +210,19 @@ class RayHead(LocalService):
         if was_running:
             run([ray_bin("ray"), "stop", "--force"], timeout_s=120)
             log("stopped ray")
+        else:
+            # A head whose GCS died (killed, out of memory) leaves its raylets, agents
+            # and workers waiting for it (GCS_RECONNECT_S), holding ports and memory:
+            # stop what names this cluster, and only it.
+            left = self._cluster_pids()
+            for pid in left:  # all at once, then wait: each may take its time to go
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            for pid in sorted(left, reverse=True):
+                terminate(pid, timeout_s=10)
+            if left:
+                log(f"stopped {len(left)} processes of a ray cluster whose GCS was gone")
+                was_running = True
         self._forget_gcs_tables()
         # Serve's HAProxyManager can start HAProxy again while `ray stop` is still
         # killing it (seen once in CI: the HTTP port held after stop): until the ports
@@ -230,19 +243,21 @@ class RayHead(LocalService):
 
     def kill_cluster(self) -> None:
         """SIGKILL every process of this Ray cluster, as a lost machine would, and leave
-        any other Ray cluster on this machine alone (``ray stop`` stops them all).
-
-        Ray's own processes name this cluster's temp dir on their command lines; its
-        workers (renamed ``ray::...``) and Serve's HAProxy are their descendants.
-        """
-        roots = set(pids_matching(f"{self.temp_dir}/")) | set(
-            pids_matching(f"--port={self.settings.ray_client_port} --mode=proxy")
-        )
-        for pid in sorted(roots | descendants(roots), reverse=True):
+        any other Ray cluster on this machine alone (``ray stop`` stops them all)."""
+        for pid in sorted(self._cluster_pids(), reverse=True):
             terminate(pid, timeout_s=10, sig=signal.SIGKILL)
         self._forget_gcs_tables()
         (Path(self.settings.state_dir) / "serve" / "deployed.yaml").unlink(missing_ok=True)
         log(f"killed ray cluster at port {self.settings.ray_port}")
+
+    def _cluster_pids(self) -> set[int]:
+        """Every process of this Ray cluster: Ray's own name its temp dir on their
+        command lines; its workers (renamed ``ray::...``) and Serve's HAProxy are their
+        descendants."""
+        roots = set(pids_matching(f"{self.temp_dir}/")) | set(
+            pids_matching(f"--port={self.settings.ray_client_port} --mode=proxy")
+        )
+        return roots | descendants(roots)
 
     def stop_stale_haproxy(self) -> None:
         for pid in pids_matching(str(self.haproxy_dir)):

@@ -1,6 +1,7 @@
 """The local stack: `up` on a running system changes nothing; each service stops and
 starts again by itself (really: its process goes away and comes back)."""
 
+import signal
 import time
 
 import pytest
@@ -49,12 +50,15 @@ def test_service_stops_and_starts(stack: Settings, name: str) -> None:
 
 
 @pytest.mark.timeout(400)
-def test_ray_stops_with_its_haproxy_and_comes_back(stack: Settings) -> None:
+@pytest.mark.parametrize("gcs", ["running", "killed"])
+def test_ray_stops_with_its_haproxy_and_comes_back(stack: Settings, gcs: str) -> None:
     """`ray stop` alone leaves Serve's HAProxy holding the HTTP port (docs/design.md);
-    stopping our Ray must free every port so the next start can listen."""
+    stopping our Ray must free every port so the next start can listen. With its GCS
+    killed first, the head's other processes (raylet, agents, workers, HAProxy) wait
+    for it: stopping must stop them too."""
     import ray
 
-    from cluster.local.procs import pids_matching
+    from cluster.local.procs import pid_alive, pids_matching, terminate
     from cluster.local.ray_head import RayHead, healthz
 
     ray.shutdown()  # this process may be a driver of the cluster about to go away
@@ -62,7 +66,14 @@ def test_ray_stops_with_its_haproxy_and_comes_back(stack: Settings) -> None:
     assert isinstance(head, RayHead)
     ports = [stack.http_port, stack.haproxy_stats_port, stack.haproxy_metrics_port, stack.ray_port]
     try:
+        if gcs == "killed":
+            gcs_pid = head.pid()
+            assert gcs_pid is not None
+            terminate(gcs_pid, sig=signal.SIGKILL)
+            assert head.pid() is None and not pid_alive(gcs_pid)
+            assert pids_matching(f"{head.temp_dir}/"), "the raylet and agents outlive the GCS"
         assert head.stop() is True
+        assert pids_matching(f"{head.temp_dir}/") == []
         assert pids_matching(str(head.haproxy_dir)) == []
         assert [p for p in ports if port_open("127.0.0.1", p)] == []
         assert healthz(stack, timeout_s=1) is None
