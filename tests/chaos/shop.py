@@ -11,10 +11,21 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from cluster.settings import Settings
 from tests.e2e.api_client import bearer, client, purchase, stats, token
 from tests.random_refs import suffix
+
+# A drill that takes the HTTP front away (HAProxy, a replica, a node) under a pool of
+# buyers' connections may leave httpx's pool with a socket it never closes itself: it is
+# garbage-collected later, and the ResourceWarning it raises then (an "unraisable") would
+# fail the drill at whatever line happened to be running (CI, 2026-12-07: a socket to
+# :8000 after the stop-and-start drill). Only such socket finalizer warnings are let
+# pass, and only in those drills; every other warning still fails them.
+ABANDONED_CLIENT_SOCKETS = pytest.mark.filterwarnings(
+    r"ignore:Exception ignored in. <socket\.socket:pytest.PytestUnraisableExceptionWarning"
+)
 
 
 @dataclass

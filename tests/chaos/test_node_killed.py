@@ -20,7 +20,7 @@ from cluster.local.ray_head import RayHead
 from cluster.local.ray_workers import RayWorkerNode
 from cluster.settings import Settings
 from tests.chaos.conftest import audit
-from tests.chaos.shop import RetryingSale, buyers, until
+from tests.chaos.shop import ABANDONED_CLIENT_SOCKETS, RetryingSale, buyers, until
 from tests.e2e.api_client import create_deal
 
 STOCK = 300
@@ -61,6 +61,7 @@ def node_of(actor_name: str, settings: Settings) -> int | None:
     return agent[found[0]["node_id"]] - settings.ray_agent_port
 
 
+@ABANDONED_CLIENT_SOCKETS
 @pytest.mark.timeout(600)
 @pytest.mark.usefixtures("ray_driver")
 async def test_a_worker_node_killed_mid_sale_loses_nothing(

@@ -16,7 +16,7 @@ import pytest
 from cluster.local import stack as local_stack
 from cluster.settings import Settings
 from tests.chaos.conftest import audit
-from tests.chaos.shop import RetryingSale, buyers, until
+from tests.chaos.shop import ABANDONED_CLIENT_SOCKETS, RetryingSale, buyers, until
 from tests.e2e.api_client import create_deal
 
 STOCK = 300
@@ -38,6 +38,7 @@ def live_replicas() -> list[dict]:
     return [a for a in alive if a["class_name"] == REPLICA]
 
 
+@ABANDONED_CLIENT_SOCKETS
 @pytest.mark.timeout(400)
 @pytest.mark.usefixtures("ray_driver")
 async def test_a_replica_killed_mid_sale_costs_buyers_retries_at_most(

@@ -14,13 +14,21 @@ from cluster.clients import ray_connect
 from cluster.local import stack as local_stack
 from cluster.settings import Settings
 from tests.chaos.conftest import audit
-from tests.chaos.shop import RetryingSale, buy_all, buyers, order_status, until
+from tests.chaos.shop import (
+    ABANDONED_CLIENT_SOCKETS,
+    RetryingSale,
+    buy_all,
+    buyers,
+    order_status,
+    until,
+)
 from tests.e2e.api_client import create_deal, stats
 
 STOCK = 300
 UNPAID = 20
 
 
+@ABANDONED_CLIENT_SOCKETS
 @pytest.mark.timeout(600)
 @pytest.mark.usefixtures("ray_driver")
 async def test_the_system_stopped_and_started_mid_sale_loses_nothing(
