@@ -12,7 +12,7 @@ import pytest
 
 from cluster.settings import Settings
 from tests.chaos.conftest import audit
-from tests.chaos.shop import RetryingSale, buyers
+from tests.chaos.shop import RetryingSale, buyers, until
 from tests.e2e.api_client import create_deal, stats
 from tests.integration.conftest import owned
 
@@ -35,13 +35,21 @@ async def test_redis_killed_mid_sale_keeps_every_acknowledged_purchase(
     await asyncio.sleep(1.0)
     await asyncio.to_thread(redis_server.start)
     restarted_s = time.monotonic() - killed_at
+    paid_before = len(sale.paid)
+
+    async def paying_again() -> bool:
+        return len(sale.paid) > paid_before or selling.done()
+
+    await until(paying_again, 120, "payments to go through again")
+    resumed_s = time.monotonic() - killed_at
     await selling
     # On a slow box the shop may take longer than the payment window to serve payments
     # again: orders acknowledged just before the kill then expire, as they should, and
     # their units go back on sale (checked: each such deadline had really passed).
     print(
         f"\nRedis SIGKILLed with {len(before_kill)} purchases acknowledged, back in "
-        f"{restarted_s:.1f} s; buyers retried {dict(sale.retried)}; "
+        f"{restarted_s:.1f} s, orders paid again {resumed_s:.1f} s after the kill; "
+        f"buyers retried {dict(sale.retried)}; "
         f"{len(sale.expired)} orders could not be paid before their "
         f"{drill.payment_timeout_s:.0f} s deadline and were cancelled, their units sold again"
     )
