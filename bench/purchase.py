@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "FLASHSALE_OUTBOX_MAX": "1000000",
     }
     bench = load_settings(bench_env)
-    results: dict = {"args": vars(args), "cores": os.cpu_count()}
+    results: dict = {"args": vars(args), "cores": os.cpu_count(), "tree": _tree()}
     try:
         step("bringing the stack up for the benchmark")
         local_stack.up(bench)
@@ -186,6 +186,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.publish:
         print(f"published: {publish(report, ROOT / 'docs')}")
     return 0
+
+
+def _tree() -> str:
+    """The commit measured, and whether the working tree differed from it."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode:
+        return "unknown"
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    ).stdout.strip()
+    return head.stdout.strip() + (" with uncommitted changes" if dirty else "")
 
 
 def step(what: str) -> None:

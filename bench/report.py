@@ -169,6 +169,7 @@ def write_report(results: dict, out: Path) -> Path:
         figures["mysql_lag"] = plots.mysql_lag(stock, folder / "mysql_lag.png")
     lines += ["", "## Plots", ""]
     lines += [f"![{name}]({path.name})" for name, path in figures.items()]
+    lines += reproduce(results)
     report = folder / "report.md"
     report.write_text("\n".join(lines) + "\n")
     (folder / "results.json").write_text(json.dumps(results, indent=1, default=str))
@@ -179,6 +180,29 @@ def write_report(results: dict, out: Path) -> Path:
     return report
 
 
+def reproduce(results: dict) -> list[str]:
+    """How to make this report again: the command with this run's arguments, and the
+    tree it measured."""
+    args = results["args"]
+    flags = " ".join(
+        f"--{name.replace('_', '-')} {value}"
+        for name, value in args.items()
+        if name not in ("skip_sale", "publish")
+    )
+    if args.get("skip_sale"):
+        flags += " --skip-sale"
+    tree = results.get("tree") or "unknown"
+    return [
+        "",
+        "## How to reproduce",
+        "",
+        f'`make bench BENCH_ARGS="{flags}"` on the tree at {tree}, on a machine of '
+        f"{results['cores']} cores with nothing else running; the report lands in "
+        "`bench/out/latest/` (`--publish` also writes it to docs/benchmarks.md). Compare "
+        "the ratios within one run, not the req/s across machines or hours.",
+    ]
+
+
 def publish(report: Path, docs: Path) -> Path:
     """The report as docs/benchmarks.md, its plots under docs/bench/."""
     figures = docs / "bench"
@@ -187,10 +211,7 @@ def publish(report: Path, docs: Path) -> Path:
     for png in sorted(report.parent.glob("*.png")):
         shutil.copyfile(png, figures / png.name)
         text = text.replace(f"]({png.name})", f"](bench/{png.name})")
-    header = (
-        "<!-- Written by `make bench BENCH_ARGS=--publish` (bench/purchase.py); the\n"
-        "     reproduction: `make bench`, whose report lands in bench/out/latest/. -->\n\n"
-    )
+    header = "<!-- Written by `make bench BENCH_ARGS=--publish` (bench/purchase.py). -->\n\n"
     target = docs / "benchmarks.md"
     target.write_text(header + text)
     return target

@@ -50,3 +50,14 @@ def test_a_pipeline_that_never_caught_up_is_not_met_and_one_not_measured_is_not_
     unseen = runs(0.08, 0.03, 0.4)
     unseen["purchase"]["cpu"] = {"Storefront replica": 0.9}  # no pipeline process seen
     assert pipeline_cost(unseen) is None
+
+
+def test_the_report_says_how_to_make_it_again_with_this_runs_arguments_and_tree() -> None:
+    from bench.report import reproduce
+
+    args = {"seconds": 20, "connections": 64, "nodes": 3, "skip_sale": True, "publish": True}
+    text = "\n".join(reproduce({"args": args, "cores": 2, "tree": "abc1234"}))
+    assert "## How to reproduce" in text
+    assert '`make bench BENCH_ARGS="--seconds 20 --connections 64 --nodes 3 --skip-sale"`' in text
+    assert "abc1234" in text and "2 cores" in text
+    assert "--publish" not in text.split("`")[1]  # publishing is not part of the run
