@@ -44,13 +44,17 @@ class RaySiblings:
 def shard_handle(
     settings: Settings, deal: Deal, shard: int, *, namespace: str = names.NAMESPACE
 ) -> Any:
-    """The shard's actor, created (detached) if it does not exist yet."""
+    """The shard's actor, created (detached) if it does not exist yet. Ray spreads
+    shards over the nodes that offer the worker resource: a hot deal's shards, and the
+    deals, then share the load of several nodes, and a lost node takes a share of them
+    with it, not all (one node, locally or alone: no change)."""
     return StockShard.options(
         name=names.stock_shard(deal.deal_id, shard),
         namespace=namespace,
         lifetime="detached",
         get_if_exists=True,
         resources=names.WORKER_SLIVER,
+        scheduling_strategy="SPREAD",
     ).remote(settings, deal, shard, RaySiblings(deal.deal_id, namespace))
 
 

@@ -1,7 +1,8 @@
 """The DealClock SIGKILLed in the middle of a sweep of thousands of due deadlines: Ray
 restarts it, it picks the timers up from Redis where the dead one left them, and every
 unpaid order is cancelled exactly once (the shards refuse a second expiry), its unit
-back on sale."""
+back on sale. Meanwhile buyers of another deal keep buying and paying (retrying with
+their keys): the shop sells through the clock's death."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ import httpx
 import pytest
 
 from tests.chaos.conftest import audit
-from tests.chaos.shop import buy_all, buyers, until
+from tests.chaos.shop import RetryingSale, buy_all, buyers, until
 from tests.e2e.api_client import create_deal, stats
 
 UNPAID = 3000
+STOCK = 300  # the other deal's, sold across the kill
 
 
 def the_clock() -> dict | None:
@@ -52,6 +54,13 @@ async def test_the_clock_killed_mid_sweep_cancels_every_unpaid_order_once(
         return seen[-1] < UNPAID
 
     await until(sweeping, drill.payment_timeout_s + 60, "the first deadlines")
+    # Sustained buying across the kill, on another deal; paying at once, so no deadline
+    # of its own is needed while the clock is away.
+    other = await create_deal(api, admin_token, stock=STOCK, limit=1)
+    sale = RetryingSale(drill, other["deal_id"], buyers(drill, 450), give_up_s=300)
+    selling = asyncio.create_task(sale.run())
+    await sale.under_way(20)
+    before_kill = dict(sale.acknowledged)
     clock = await asyncio.to_thread(the_clock)
     assert clock is not None, "premise: the clock is running before the kill"
     killed_at = time.monotonic()
@@ -74,12 +83,22 @@ async def test_the_clock_killed_mid_sweep_cancels_every_unpaid_order_once(
     last_due = max(b.pay_by for b in people)
     await until(all_expired, max(0.0, last_due - time.time()) + 90, "every deadline")
     done_s = time.monotonic() - killed_at
+    await selling
+
+    async def available() -> int:
+        return int((await stats(api, admin_token, other["deal_id"]))["available"])
+
+    await sale.sell_what_comes_back(available, STOCK)
     print(
         f"\n{UNPAID} orders bought in {took:.1f} s; the clock SIGKILLed with {held_at_kill} "
         f"still held; restarted in {restarted_s:.1f} s; every order cancelled "
-        f"{done_s:.1f} s after the kill"
+        f"{done_s:.1f} s after the kill; meanwhile the other deal sold {len(sale.paid)} "
+        f"units ({len(before_kill)} before the kill), buyers retried {dict(sale.retried)}"
     )
     figures = await stats(api, admin_token, deal_id)
     assert (figures["held"], figures["sold"], figures["available"]) == (0, 0, UNPAID), figures
     assert figures["cancelled"] == UNPAID, figures  # each order cancelled once, none twice
     await audit(drill, deal_id, wait_s=120)
+    sale.assert_sold_exactly(STOCK)
+    await sale.assert_settled(api, admin_token, before_kill)
+    await audit(drill, other["deal_id"])

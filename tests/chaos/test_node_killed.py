@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import httpx
@@ -61,6 +62,35 @@ def node_of(actor_name: str, settings: Settings) -> int | None:
     return agent[found[0]["node_id"]] - settings.ray_agent_port
 
 
+def placed(settings: Settings) -> list[tuple[str, int | None]]:
+    """Each live actor (named ones by name, Serve's replicas by deployment: a new one is
+    named anew) and its node index; not Serve's proxies, which are one per node by
+    design and do not move."""
+    import ray
+    from ray.util.state import list_actors
+
+    agent = {n["NodeID"]: n["DashboardAgentListenPort"] for n in ray.nodes()}
+    alive = list_actors(
+        address=settings.ray_address, filters=[("state", "=", "ALIVE")], limit=10_000
+    )
+    found = []
+    for a in alive:
+        kind = a["class_name"]
+        if "Proxy" in kind:
+            continue
+        port = agent.get(a["node_id"])
+        node = None if port is None else port - settings.ray_agent_port
+        found.append((kind if kind.startswith("ServeReplica") else a["name"] or kind, node))
+    return found
+
+
+def not_back(wanted: Counter[str], dead: int, settings: Settings) -> list[str]:
+    """Those of ``wanted`` (how many of each) not yet all alive on nodes other than
+    ``dead``."""
+    elsewhere = Counter(what for what, node in placed(settings) if node not in (None, dead))
+    return [what for what, n in wanted.items() if elsewhere[what] < n]
+
+
 @ABANDONED_CLIENT_SOCKETS
 @pytest.mark.timeout(600)
 @pytest.mark.usefixtures("ray_driver")
@@ -75,6 +105,10 @@ async def test_a_worker_node_killed_mid_sale_loses_nothing(
     home = await asyncio.to_thread(node_of, shard, three_nodes)
     assert home is not None and home >= 1, f"premise: the shard lives on a worker ({home})"
     before_kill = dict(sale.acknowledged)
+    everywhere = await asyncio.to_thread(placed, three_nodes)
+    lost = {what for what, node in everywhere if node == home}
+    # As many of each as lived anywhere: both replicas, not only the survivor.
+    wanted = Counter(what for what, _ in everywhere if what in lost)
 
     killed_at = time.monotonic()
     await asyncio.to_thread(RayWorkerNode(three_nodes, home).kill)
@@ -93,11 +127,19 @@ async def test_a_worker_node_killed_mid_sale_loses_nothing(
     await until(resumed, 120, "purchases to resume")
     resumed_s = time.monotonic() - killed_at
     await selling
+
+    # Everything that lived on the lost node lives on a surviving one again: Serve
+    # replaced its replicas, Ray restarted its actors.
+    async def all_back() -> bool:
+        return not await asyncio.to_thread(not_back, wanted, home, three_nodes)
+
+    await until(all_back, 120, f"what lived on node {home} to come back elsewhere: {wanted}")
     print(
         f"\nworker node {home} SIGKILLed with {len(before_kill)} purchases acknowledged; "
         f"the shard alive on node {await asyncio.to_thread(node_of, shard, three_nodes)} "
         f"{moved_s:.1f} s later, purchases acknowledged again {resumed_s:.1f} s after the "
-        f"kill; buyers retried {dict(sale.retried)}; {len(sale.expired)} orders could not "
+        f"kill; back elsewhere: {sorted(lost)}; buyers retried {dict(sale.retried)}; "
+        f"{len(sale.expired)} orders could not "
         f"be paid before their {three_nodes.payment_timeout_s:.0f} s deadline and were "
         "cancelled, their units sold again"
     )

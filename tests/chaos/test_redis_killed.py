@@ -54,6 +54,9 @@ async def test_redis_killed_mid_sale_keeps_every_acknowledged_purchase(
         f"{drill.payment_timeout_s:.0f} s deadline and were cancelled, their units sold again"
     )
 
+    # While it was down, purchases and payments were told 503 (and retried), not lost.
+    assert sale.retried["503"] > 0, dict(sale.retried)
+
     async def available() -> int:
         return int((await stats(api, admin_token, deal_id))["available"])
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from statistics import median
 
 import httpx
 import pytest
@@ -98,17 +100,55 @@ async def test_unavailable_when_redis_is_down_and_nothing_is_acknowledged(
 ) -> None:
     if SERVICES["redis"][0] in stack.given:
         pytest.skip("redis is external; this test stops it")
+    deal_id = deal["deal_id"]
     # Warm the replica's caches so the only thing missing is the checkpoint write.
-    assert (await purchase(api, deal["deal_id"], buyer, "warm")).status_code == 201
+    warm = await purchase(api, deal_id, buyer, "warm")
+    assert warm.status_code == 201, warm.text
+    warm_order = warm.json()["order_id"]
     redis_server = local_service(stack, "redis")
     await asyncio.to_thread(redis_server.stop)
     try:
-        other = token(stack, f"b-{suffix()}")
-        assert_error(await purchase(api, deal["deal_id"], other, "k"), 503, "unavailable")
+        # Each buyer told 503 at once, with when to retry: the first calls find Redis
+        # away themselves, the later ones meet the shard's open breaker.
+        took_s = []
+        for _ in range(3 * stack.breaker_failures):
+            started = time.perf_counter()
+            answer = await purchase(api, deal_id, token(stack, f"b-{suffix()}"), "k")
+            took_s.append(time.perf_counter() - started)
+            assert_error(answer, 503, "unavailable")
+            assert int(answer.headers["Retry-After"]) >= 1
+        # Reads that need no write keep working: the deals are in MySQL and in memory.
+        listed = await api.get("/api/deals")
+        assert listed.status_code == 200, listed.text
+        assert deal_id in {d["deal_id"] for d in listed.json()}
+
+        # The replica's own Redis breaker (an order is read from Redis) opens after
+        # FLASHSALE_BREAKER_FAILURES calls found it away, and /healthz says so.
+        async def replica_breaker() -> str:
+            await api.get(f"/api/orders/{warm_order}", headers=bearer(buyer))
+            return (await api.get("/healthz")).json()["parts"]["redis"]["breaker"]
+
+        deadline = time.monotonic() + 30
+        while (state := await replica_breaker()) != "open":
+            assert time.monotonic() < deadline, f"the replica's Redis breaker stayed {state}"
     finally:
         await asyncio.to_thread(redis_server.start)
-    figures = await stats(api, admin_token, deal["deal_id"])
-    assert figures["held"] == 1  # the refused purchase left no trace
+    counting, opened = took_s[: stack.breaker_failures], took_s[stack.breaker_failures :]
+    print(
+        f"\nRedis stopped: 503 in at most {max(counting) * 1000:.0f} ms while the breakers "
+        f"counted, {max(opened) * 1000:.0f} ms once open (median {median(opened) * 1000:.0f})"
+    )
+    # Back by themselves: the breaker's probe closes it; the next purchase is sold.
+    deadline = time.monotonic() + 60
+    later = token(stack, f"b-{suffix()}")
+    while (answer := await purchase(api, deal_id, later, "k")).status_code != 201:
+        assert answer.status_code == 503 and time.monotonic() < deadline, answer.text
+        await asyncio.sleep(0.5)
+    while await replica_breaker() != "closed":
+        assert time.monotonic() < deadline, "the replica's Redis breaker never closed"
+        await asyncio.sleep(0.5)
+    figures = await stats(api, admin_token, deal_id)
+    assert figures["held"] == 2  # the warm-up and the one after: the refused left no trace
 
 
 BAD_BODIES = [

@@ -30,6 +30,11 @@ def test_shards_and_singletons_ask_for_it() -> None:
     assert source.count("resources=names.WORKER_SLIVER") == 2  # shard_handle, _singleton
 
 
+def test_shards_are_spread_over_the_nodes_that_offer_it() -> None:
+    source = inspect.getsource(gateway.shard_handle)
+    assert 'scheduling_strategy="SPREAD"' in source
+
+
 def test_local_worker_nodes_offer_it() -> None:
     assert json.loads(ray_workers.WORKER_RESOURCES) == {names.WORKER_RESOURCE: 10_000}
 
