@@ -50,11 +50,13 @@ from bench.cpu import cpu_ticks, cpu_used  # noqa: E402
 from bench.flash_sale import Scenario, run_sale  # noqa: E402
 from bench.report import publish, write_report  # noqa: E402
 from bench.sampler import StockSampler  # noqa: E402
+from cluster import names  # noqa: E402
 from cluster.clients import mysql_connect  # noqa: E402
 from cluster.local import stack as local_stack  # noqa: E402
 from cluster.local.env import load_settings  # noqa: E402
 from cluster.local.installs import ensure_apt_packages  # noqa: E402
 from cluster.local.ray_head import RayHead  # noqa: E402
+from cluster.local.ray_workers import placement  # noqa: E402
 from cluster.settings import Settings  # noqa: E402
 from serve_app.auth import issue_token  # noqa: E402
 
@@ -354,7 +356,13 @@ def multi_node_runs(settings: Settings, args: argparse.Namespace) -> dict:
         finally:
             os.unlink(tokens)
         runs["purchase"]["audit"] = audit_deal(spread, deal)
-        return {"nodes": args.nodes, "replicas": 2, "shards": 2, "runs": runs}
+        return {
+            "nodes": args.nodes,
+            "replicas": 2,
+            "shards": 2,
+            "runs": runs,
+            "placed": _placed(spread, deal, 2),
+        }
     finally:
         step("back to one Ray node")
         _restart_ray(spread, settings)
@@ -415,6 +423,23 @@ def hold_relay(settings: Settings, seconds: float) -> None:
         check=True,
         env={**os.environ, **settings.to_env()},
     )
+
+
+def _placed(settings: Settings, deal_id: str, shards: int) -> dict[str, list[str]]:
+    """The nodes the deal's shards and the Serve replicas ran on (`make status`'s view:
+    rows of node, actor class and name, the node "head" or "worker N")."""
+    wanted = {names.stock_shard(deal_id, i): f"shard {i}" for i in range(shards)}
+    placed: dict[str, list[str]] = {"shards": [], "replicas": []}
+    for row in placement(settings).splitlines()[1:]:
+        words = row.split()
+        cut = 2 if words[0] == "worker" else 1
+        where, (cls, *name) = " ".join(words[:cut]), words[cut:]
+        if name and name[0] in wanted:
+            placed["shards"].append(f"{wanted[name[0]]} on {where}")
+        elif cls.startswith("ServeReplica"):
+            placed["replicas"].append(where)
+    placed["shards"].sort()
+    return placed
 
 
 def audit_deal(settings: Settings, deal_id: str) -> dict:

@@ -217,6 +217,14 @@ def publish(report: Path, docs: Path) -> Path:
     return target
 
 
+def _where(placed: dict[str, list[str]] | None) -> str:
+    if not placed:
+        return ""
+    shards = ", ".join(placed["shards"]) or "not found"
+    replicas = ", ".join(placed["replicas"]) or "not found"
+    return f" Where they ran: {shards}; the replicas on {replicas}."
+
+
 def _nodes(nodes: dict, single: dict[str, dict]) -> list[str]:
     spread = nodes["runs"]
     lines = [
@@ -224,9 +232,10 @@ def _nodes(nodes: dict, single: dict[str, dict]) -> list[str]:
         f"## {nodes['nodes']} Ray nodes on this machine",
         "",
         f"A head and {nodes['nodes'] - 1} worker nodes (separate raylets), "
-        f"{nodes['replicas']} replicas, a deal of {nodes['shards']} shards spread over the "
-        "workers; the same cores as the single-node runs above, so this shows what "
-        "spreading costs, not what more machines add.",
+        f"{nodes['replicas']} replicas, a deal of {nodes['shards']} shards (Ray places "
+        "shards with its SPREAD strategy); the same cores as the single-node runs above, so "
+        "this shows what spreading costs, not what more machines add."
+        + _where(nodes.get("placed")),
         "",
         "| path | req/s | vs trivial (same cluster) | vs the single-node run | p50 ms | p99 ms | statuses |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
