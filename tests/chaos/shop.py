@@ -240,6 +240,23 @@ class RetryingSale:
             want = "cancelled" if order in self.expired else "paid"
             assert seen.status_code == 200 and seen.json()["status"] == want, seen.text
 
+    async def goes_on(
+        self, selling: asyncio.Task[None], timeout_s: float, *, paid: bool = False
+    ) -> None:
+        """Wait until the sale moves again after a fault: one more order acknowledged
+        (or, with ``paid``, paid) than now, or the sale over."""
+
+        def count() -> int:
+            return len(self.paid) if paid else len(self.acknowledged)
+
+        now = count()
+
+        async def moved() -> bool:
+            return count() > now or selling.done()
+
+        what = "payments to go through again" if paid else "purchases to resume"
+        await until(moved, timeout_s, what)
+
     async def under_way(self, purchases: int, timeout_s: float = 60) -> None:
         async def selling() -> bool:
             return len(self.acknowledged) >= purchases

@@ -119,12 +119,7 @@ async def test_a_worker_node_killed_mid_sale_loses_nothing(
 
     await until(moved, 240, "the shard to come back on another node")
     moved_s = time.monotonic() - killed_at
-    selling_again = len(sale.acknowledged)
-
-    async def resumed() -> bool:
-        return len(sale.acknowledged) > selling_again or selling.done()
-
-    await until(resumed, 120, "purchases to resume")
+    await sale.goes_on(selling, 120)
     resumed_s = time.monotonic() - killed_at
     await selling
 

@@ -12,7 +12,7 @@ import pytest
 
 from cluster.settings import Settings
 from tests.chaos.conftest import audit
-from tests.chaos.shop import RetryingSale, buyers, until
+from tests.chaos.shop import RetryingSale, buyers
 from tests.e2e.api_client import create_deal, stats
 from tests.integration.conftest import owned
 
@@ -35,12 +35,7 @@ async def test_redis_killed_mid_sale_keeps_every_acknowledged_purchase(
     await asyncio.sleep(1.0)
     await asyncio.to_thread(redis_server.start)
     restarted_s = time.monotonic() - killed_at
-    paid_before = len(sale.paid)
-
-    async def paying_again() -> bool:
-        return len(sale.paid) > paid_before or selling.done()
-
-    await until(paying_again, 120, "payments to go through again")
+    await sale.goes_on(selling, 120, paid=True)
     resumed_s = time.monotonic() - killed_at
     await selling
     # On a slow box the shop may take longer than the payment window to serve payments
