@@ -259,7 +259,10 @@ def _sale(sale: dict) -> list[str]:
         "## The flash sale",
         "",
         f"{sale['buyers']} buyers for {sale['stock']} units, their first tries spread over "
-        "the first seconds around the start, retrying 503/429 with the same key.",
+        "the first seconds around the start, retrying 503/429 with the same key; those who "
+        "reserved pay, cancel or walk away after a think time of 1-10 s, with a payment "
+        f"window of {sale.get('payment_window_s', '?')} s (this run's backlog of first "
+        "tries at its purchase rate, plus the think time, plus 10 s).",
         "",
         "| | |",
         "| --- | --- |",

@@ -61,3 +61,13 @@ def test_the_report_says_how_to_make_it_again_with_this_runs_arguments_and_tree(
     assert '`make bench BENCH_ARGS="--seconds 20 --connections 64 --nodes 3 --skip-sale"`' in text
     assert "abc1234" in text and "2 cores" in text
     assert "--publish" not in text.split("`")[1]  # publishing is not part of the run
+
+
+def test_the_sales_payment_window_outlasts_the_backlog_a_payment_waits_behind() -> None:
+    from bench.purchase import sale_payment_s
+
+    # 20,000 first tries at 745 purchases/s: ~27 s of backlog, then up to 10 s of thought.
+    assert sale_payment_s(20_000, 745) == 47
+    assert sale_payment_s(20_000, 1_586) == 33
+    assert sale_payment_s(100, 5_000) == 21  # the think time and 10 s, at the least
+    assert sale_payment_s(1_000, 0) >= 1_000  # a run that sold nothing: no zero division
