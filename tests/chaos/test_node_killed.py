@@ -18,7 +18,7 @@ from cluster import names
 from cluster.clients import ray_connect
 from cluster.local import stack as local_stack
 from cluster.local.ray_head import RayHead
-from cluster.local.ray_workers import RayWorkerNode
+from cluster.local.ray_workers import RayWorkerNode, placement
 from cluster.settings import Settings
 from tests.chaos.conftest import audit
 from tests.chaos.shop import ABANDONED_CLIENT_SOCKETS, RetryingSale, buyers, until
@@ -104,6 +104,10 @@ async def test_a_worker_node_killed_mid_sale_loses_nothing(
     await sale.under_way(60)
     home = await asyncio.to_thread(node_of, shard, three_nodes)
     assert home is not None and home >= 1, f"premise: the shard lives on a worker ({home})"
+    # `make status` says the same: the shard's row names its node.
+    shown = await asyncio.to_thread(placement, three_nodes)
+    rows = [row.split() for row in shown.splitlines()]
+    assert any(row[:2] == ["worker", str(home)] and shard in row for row in rows), shown
     before_kill = dict(sale.acknowledged)
     everywhere = await asyncio.to_thread(placed, three_nodes)
     lost = {what for what, node in everywhere if node == home}
