@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up down status test unit lint venv admin bench audit kuberay-check
+.PHONY: up down status test unit lint venv admin bench bench-pipeline audit kuberay-check
 
 venv:
 	@cluster/local/bootstrap.sh
@@ -36,6 +36,11 @@ admin: venv
 # The purchase benchmark (figures and a report in bench/out/): make bench BENCH_ARGS="--seconds 20"
 bench: up
 	$(PY) bench/purchase.py $(BENCH_ARGS)
+
+# The order pipeline's CPU at set purchase rates, this tree against an earlier one (it
+# takes the stack down and up in turns; ~20 min): make bench-pipeline PIPELINE_ARGS="--base REV"
+bench-pipeline: up
+	$(PY) bench/pipeline_rate.py $(PIPELINE_ARGS)
 
 # Check invariants I1-I5 for every deal across shards, Redis and MySQL (exit 1 on a FAIL)
 audit: venv

@@ -70,3 +70,33 @@ def mysql_lag(samples: dict[str, list[dict]], path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def pipeline_at_rates(summary: dict, labels: dict[str, str], path: Path) -> Path:
+    """bench/pipeline_rate.py: the pipeline's CPU per 1,000 purchases against the rate,
+    one line per tree (each round a dot, the median a line)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for tree, rows in summary["table"].items():
+        rates = sorted(rows, key=float)
+        line = ax.plot(
+            [rows[r]["rate"] for r in rates],
+            [rows[r]["pipeline"] for r in rates],
+            marker="o",
+            label=labels.get(tree, tree),
+        )[0]
+        for r in rates:
+            ax.scatter(
+                [rows[r]["rate"]] * len(rows[r]["each"]),
+                rows[r]["each"],
+                s=12,
+                color=line.get_color(),
+            )
+    ax.set(
+        xlabel="purchases/s (paced)",
+        ylabel="CPU-s per 1,000 purchases",
+        title="The order pipeline (relay, Kafka, sink, MariaDB) at set rates",
+    )
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -13,6 +13,33 @@ if path then
   end
 end
 
+-- With FLASHSALE_BENCH_THREAD_RATE, each wrk thread sends that many requests a second,
+-- one every 1/rate s whichever connection is free (a free connection waits for the next
+-- slot; slots missed while every connection waited on an answer are caught up, up to a
+-- second's worth): a paced load (bench/pipeline_rate.py), where the rate is set, not
+-- found. LuaJIT's FFI reads the monotonic clock: wrk's Lua has none finer than seconds.
+local thread_rate = tonumber(os.getenv("FLASHSALE_BENCH_THREAD_RATE") or "")
+if thread_rate then
+  local ffi = require("ffi")
+  ffi.cdef([[
+    typedef struct { long tv_sec; long tv_nsec; } fs_timespec;
+    int clock_gettime(int clock, fs_timespec *ts);
+  ]])
+  local ts = ffi.new("fs_timespec")
+  local CLOCK_MONOTONIC = 1
+  local function now_ms()
+    ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+  end
+  local interval = 1000 / thread_rate
+  local due = nil
+  function delay()
+    local now = now_ms()
+    due = math.max((due or now) + interval, now - 1000)
+    return math.max(0, math.floor(due - now))
+  end
+end
+
 local threads = {}
 local next_id = 0
 

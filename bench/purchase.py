@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "FLASHSALE_OUTBOX_MAX": "1000000",
     }
     bench = load_settings(bench_env)
-    results: dict = {"args": vars(args), "cores": os.cpu_count(), "tree": _tree()}
+    results: dict = {"args": vars(args), "cores": os.cpu_count(), "tree": measured_tree()}
     try:
         step("bringing the stack up for the benchmark")
         local_stack.up(bench)
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _tree() -> str:
+def measured_tree() -> str:
     """The commit measured, and whether the working tree differed from it."""
     git = ["git", "-C", str(ROOT)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
