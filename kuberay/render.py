@@ -47,9 +47,10 @@ SERVE_ENV: dict[str, str] = {
     **BACKGROUND_ENV,
 }
 
-# Storefront replicas per Ray resource: each asks for one of the four slots a worker
-# node offers, so the replicas stay off the head and the autoscaler adds a node when
-# Serve wants a fifth replica on a full one.
+# Storefront replicas per Ray resource: each asks for one of the two slots a worker
+# node offers (what a 4-CPU node's cores carry, kuberay/templates/40-rayservice.yaml),
+# so the replicas stay off the head and the autoscaler adds a node when Serve wants a
+# third replica on a full one.
 SLOT = "flashsale_slot"
 # At wrk -c64 one replica held ~64 requests in flight at 4,000 req/s (README,
 # "Benchmarks"): more in flight per replica means it is the limit.

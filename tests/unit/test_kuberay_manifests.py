@@ -4,6 +4,7 @@ with. The Go check (tests/deploy) holds them to the API types and KubeRay's vali
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,21 @@ def test_the_head_runs_no_cpu_work_and_replicas_ask_for_worker_slots() -> None:
     (workers,) = cluster["workerGroupSpecs"]
     assert render.SLOT in workers["rayStartParams"]["resources"]
     assert 2 <= workers["minReplicas"] <= workers["replicas"] <= workers["maxReplicas"]
+
+
+def test_a_worker_offers_the_replicas_its_cores_carry_and_the_group_holds_serves_max() -> None:
+    """docs/scaling.md: a replica at its plan rate keeps ~1.2 cores busy, so a 4-CPU
+    node carries ~2.2; more slots than that let the autoscaler overpack a node, and
+    fewer slots in all than Serve's max_replicas leave replicas nowhere to go."""
+    cluster = _rayservice()["spec"]["rayClusterConfig"]
+    (workers,) = cluster["workerGroupSpecs"]
+    slots = json.loads(json.loads(workers["rayStartParams"]["resources"]))[render.SLOT]
+    (container,) = workers["template"]["spec"]["containers"]
+    cpus = float(container["resources"]["requests"]["cpu"])
+    assert slots <= cpus / 1.2 + 0.5, f"{slots} replica slots on {cpus:g} CPUs"
+    (app,) = yaml.safe_load(_rayservice()["spec"]["serveConfigV2"])["applications"]
+    (deployment,) = app["deployments"]
+    assert slots * workers["maxReplicas"] >= deployment["autoscaling_config"]["max_replicas"]
 
 
 def test_ray_pods_run_serve_in_haproxy_mode_as_make_up_does() -> None:
