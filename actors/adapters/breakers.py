@@ -5,7 +5,10 @@ A dependency that stops answering costs each caller its whole timeout; thousands
 buyers then wait seconds for a 503, and the relay and the sink hammer it as it comes
 back. After ``failures`` calls in a row found it away, its breaker opens: calls fail at
 once with ``DependencyDown`` (no request is sent) for ``open_s``; then the breaker is
-half open, the next calls go through as probes, and the first that succeeds closes it.
+half open: one call goes through as the probe, the others meanwhile fail at once as if
+it were open, and the probe's success closes it (its outage opens it again). purgatory
+itself lets every call through while half open, so a replica with a thousand purchases
+waiting would send them all at a dependency just back, or just as hung as before.
 
 The state machine is purgatory's (its ``Context``), used in memory and directly: the
 factory's message bus would cost every guarded call an extra await chain for events
@@ -47,6 +50,9 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     aiokafka.errors.RequestTimedOutError,
     aiokafka.errors.NodeNotReadyError,
 )
+# What a call refused while the probe is out is told: the probe answers within a call's
+# timeout, and a Retry-After is whole seconds.
+PROBING_RETRY_S = 1.0
 # MySQL's client errors for a server that is not there (not: a deadlock it reported).
 MYSQL_AWAY = frozenset({2003, 2006, 2013, 2055})
 
@@ -80,6 +86,10 @@ class Breaker:
         self._context = Context(name, threshold=failures, ttl=open_s)
         self.opened = 0  # times it opened, for the metrics
         self._listeners: list[Listener] = []
+        # The task whose call is the half-open breaker's probe. A task, not a flag: its
+        # calls are one after another (an adapter's retry is the same probe), and one
+        # that ended without leaving the breaker frees the place by being done.
+        self._probe: asyncio.Task[Any] | None = None
 
     @property
     def state(self) -> str:
@@ -106,6 +116,15 @@ class Breaker:
             ) from None
         finally:
             self._settle(before)
+        if self._context.state == "half-opened":
+            task = asyncio.current_task()
+            probe = self._probe
+            if probe is not None and probe is not task and not probe.done():
+                raise DependencyDown(
+                    f"{self.name} is unavailable (its circuit breaker is probing it)",
+                    PROBING_RETRY_S,
+                )
+            self._probe = task
 
     async def __aexit__(
         self,
@@ -119,6 +138,8 @@ class Breaker:
         elif isinstance(exc, Exception):
             self._context.handle_exception(exc)
         # else: cancelled, which says nothing about the dependency
+        if self._probe is asyncio.current_task():
+            self._probe = None  # its answer is in; or, cancelled, the next call probes
         self._settle(before)
 
     def _settle(self, before: str) -> None:
