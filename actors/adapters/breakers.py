@@ -116,7 +116,9 @@ class Breaker:
             ) from None
         finally:
             self._settle(before)
-        if self._context.state == "half-opened":
+        # Only an open or half-open breaker can be half open now: a closed one's calls
+        # (nearly all of them) skip the check and the task lookup.
+        if before != "closed" and self._context.state == "half-opened":
             task = asyncio.current_task()
             probe = self._probe
             if probe is not None and probe is not task and not probe.done():
@@ -138,7 +140,7 @@ class Breaker:
         elif isinstance(exc, Exception):
             self._context.handle_exception(exc)
         # else: cancelled, which says nothing about the dependency
-        if self._probe is asyncio.current_task():
+        if self._probe is not None and self._probe is asyncio.current_task():
             self._probe = None  # its answer is in; or, cancelled, the next call probes
         self._settle(before)
 
