@@ -201,8 +201,8 @@ def write_report(results: dict, out: Path) -> Path:
         f"`make bench-pipeline{args}` on the tree at {results['this']}, on a machine of "
         f"{os.cpu_count()} cores; the report lands in `bench/out/pipeline-rate/` "
         "(`--publish` also writes it to docs/pipeline-rate.md). The first run of each "
-        "visit meets a broker that has just started, warmed for the same 15 s in both "
-        "trees.",
+        f"visit meets a broker that has just started, warmed for the same {_WARM_S} s in "
+        "both trees.",
         "",
     ]
     out.mkdir(parents=True, exist_ok=True)
@@ -277,7 +277,6 @@ def main(argv: list[str] | None = None) -> int:
             a for a in (argv if argv is not None else sys.argv[1:]) if a != "--publish"
         ),
         "runs": runs,
-        "summary": summarise(runs),
     }
     report = write_report(results, OUT)
     print(f"[pipeline-rate] report: {publish(report) if args.publish else report}")
